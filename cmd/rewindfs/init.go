@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rewindfs/rewindfs/volume"
+)
+
+func initCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "init",
+		Usage:     "create a volume",
+		ArgsUsage: "VOLUME",
+		Description: "Creates the volume directory (owner-only permissions) with its settings. Refuses a\n" +
+			"directory that holds files and is not a volume.\n\n" +
+			"Examples:\n" +
+			"  rewindfs init /var/lib/rewindfs/pg --window 24h\n" +
+			"  rewindfs init /var/lib/rewindfs/test --window 1h --compression s2 --page-size 8192",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "window", Value: 24 * time.Hour, Usage: "how much history to keep (any Go duration from 1s)"},
+			&cli.Int64Flag{Name: "max-log-bytes", Usage: "cap on the log's size on disk (0: no cap)"},
+			&cli.IntFlag{Name: "page-size", Value: 4096, Usage: "page size in bytes (a power of two, 512 to 65536)"},
+			&cli.StringFlag{Name: "compression", Value: "none", Usage: "compression of page data: s2, zstd or none"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 1, "VOLUME"); err != nil {
+				return err
+			}
+			dir := c.Args().Get(0)
+			s, err := volume.Init(dir, volume.InitOptions{
+				Window: c.Duration("window"), MaxLogBytes: c.Int64("max-log-bytes"),
+				PageSize: c.Int("page-size"), Compression: c.String("compression"),
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Printf("initialized volume %s (window %s, page size %d, compression %s)\n", dir, s.Window, s.PageSize, s.Compression)
+			return nil
+		},
+	}
+}

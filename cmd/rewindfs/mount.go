@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rewindfs/rewindfs/daemon"
+	"github.com/rewindfs/rewindfs/volume"
+)
+
+// readyFDEnv names the file descriptor on which a daemon started by `mount`
+// tells its parent that it is serving ("ok") or why it is not.
+const readyFDEnv = "REWINDFS_READY_FD"
+
+// mountWait is how long `mount` waits for the daemon to serve. Recovery of a
+// long log is the slow part.
+const mountWait = 10 * time.Minute
+
+func mountCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "mount",
+		Usage:     "serve a volume at a mount point",
+		ArgsUsage: "VOLUME MOUNTPOINT",
+		Description: "Recovers the volume's log (cutting a torn tail, refusing a corrupt one), mounts it and\n" +
+			"returns once the file system is serving; the daemon runs on in the background and logs to\n" +
+			"VOLUME/daemon.log. With --foreground it stays in the foreground (for systemd).\n\n" +
+			"  --at TARGET --read-only   a time-travel view of state(TARGET) that changes nothing; it can\n" +
+			"                            be mounted while the volume is also mounted read-write\n" +
+			"  --at TARGET               rewinds the volume to TARGET first, then mounts it read-write\n\n" +
+			"A database that runs as another user (PostgreSQL as postgres) needs --allow-other.\n\n" +
+			"Examples:\n" +
+			"  rewindfs mount /var/lib/rewindfs/pg /srv/pg --allow-other\n" +
+			"  rewindfs mount /var/lib/rewindfs/pg /mnt/past --read-only --at 10m",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "foreground", Aliases: []string{"f"}, Usage: "stay in the foreground"},
+			&cli.BoolFlag{Name: "read-only", Usage: "serve read-only (a view when used with --at)"},
+			&cli.StringFlag{Name: "at", Usage: "serve state(`TARGET`): an LSN, RFC 3339 time, duration ago or mark"},
+			&cli.BoolFlag{Name: "allow-other", Usage: "let users other than the mounting one use the mount (off by default)"},
+			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request (very verbose)"},
+		},
+		Action: runMount,
+	}
+}
+
+func runMount(c *cli.Context) error {
+	if err := needArgs(c, 2, "VOLUME MOUNTPOINT"); err != nil {
+		return err
+	}
+	vol, mnt := c.Args().Get(0), c.Args().Get(1)
+	// Check what can be checked here, so that mistakes get a quick answer.
+	if _, err := volume.ReadSettings(vol); err != nil {
+		return err
+	}
+	if st, err := os.Stat(mnt); err != nil || !st.IsDir() {
+		abs, _ := filepath.Abs(mnt)
+		return fmt.Errorf("mount point %s does not exist or is not a directory (create it with mkdir -p %s)", abs, abs)
+	}
+	if !c.Bool("read-only") && volume.Locked(vol) {
+		where := ""
+		if t, err := resolve(vol); err == nil && t.mountpoint != "" {
+			where = " at " + t.mountpoint
+		}
+		return fmt.Errorf("volume %s is already mounted%s: unmount it first, or mount a read-only view with --read-only --at TARGET", vol, where)
+	}
+	cfg := daemon.Config{
+		Volume: vol, Mountpoint: mnt, ReadOnly: c.Bool("read-only"), At: c.String("at"),
+		AllowOther: c.Bool("allow-other"), Debug: c.Bool("debug"),
+	}
+	if c.Bool("foreground") {
+		return runForeground(cfg)
+	}
+	return spawnDaemon(vol)
+}
+
+// runForeground serves until unmounted. Started by spawnDaemon, it reports
+// readiness on the inherited descriptor.
+func runForeground(cfg daemon.Config) error {
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+	log.SetPrefix(fmt.Sprintf("rewindfs[%d] ", os.Getpid()))
+	if fdStr := os.Getenv(readyFDEnv); fdStr != "" {
+		os.Unsetenv(readyFDEnv)
+		fd, err := strconv.Atoi(fdStr)
+		if err == nil {
+			pipe := os.NewFile(uintptr(fd), "ready")
+			cfg.Ready = func(err error) {
+				if err != nil {
+					fmt.Fprintf(pipe, "%s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+				} else {
+					fmt.Fprintln(pipe, "ok")
+				}
+				pipe.Close()
+			}
+		}
+	}
+	err := daemon.Run(cfg)
+	if err != nil {
+		log.Printf("exit: %v", err)
+	}
+	return err
+}
+
+// spawnDaemon starts this program again with --foreground in a new session,
+// its output appended to the volume's daemon.log, and waits until it says it
+// is serving or why it is not.
+func spawnDaemon(vol string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(vol, volume.DaemonLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open daemon log: %w", err)
+	}
+	defer logf.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	args := append([]string{os.Args[1], "--foreground"}, os.Args[2:]...)
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start daemon: %w", err)
+	}
+	w.Close()
+	type answer struct {
+		line string
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		ch <- answer{strings.TrimSpace(line), err}
+	}()
+	select {
+	case a := <-ch:
+		if a.line == "ok" {
+			_ = cmd.Process.Release()
+			return nil
+		}
+		_ = cmd.Wait()
+		if a.line != "" {
+			return errors.New(a.line)
+		}
+		return fmt.Errorf("the daemon exited before it was serving: %s", lastLine(filepath.Join(vol, volume.DaemonLog)))
+	case <-time.After(mountWait):
+		_ = cmd.Process.Kill()
+		return fmt.Errorf("the daemon did not start serving within %s; see %s", mountWait, filepath.Join(vol, volume.DaemonLog))
+	}
+}
+
+func lastLine(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "(no daemon log)"
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > 4096 {
+		_, _ = f.Seek(-4096, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
+func unmountCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "unmount",
+		Aliases:   []string{"umount"},
+		Usage:     "sync and unmount a mounted volume",
+		ArgsUsage: "MOUNTPOINT",
+		Description: "Makes every change durable, unmounts, and waits for the daemon to close the volume.\n" +
+			"Refuses while files on the mount are open. A mount whose daemon died is detached.",
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 1, "MOUNTPOINT"); err != nil {
+				return err
+			}
+			return unmount(c.Args().Get(0))
+		},
+	}
+}

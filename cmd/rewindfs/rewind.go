@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rewindfs/rewindfs/backtrack"
+	"github.com/rewindfs/rewindfs/control"
+	"github.com/rewindfs/rewindfs/lsn"
+	"github.com/rewindfs/rewindfs/volume"
+)
+
+func rewindCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "rewind",
+		Usage:     "rewind a volume to an LSN, time, duration ago or mark",
+		ArgsUsage: "VOLUME|MOUNTPOINT --to TARGET",
+		Description: "Switches the volume to state(TARGET). Nothing is deleted: a rewind record is appended and\n" +
+			"new writes continue from the target; the states left behind stay restorable (rewind\n" +
+			"forward) while they are in the window. A mounted volume is rewound live by its daemon,\n" +
+			"which refuses while files on the mount are open: stop the database first.\n\n" +
+			"TARGET: an LSN (18233), an RFC 3339 time (2026-11-24T10:15:00Z), a duration ago (5m,\n" +
+			"1h30m) or a mark name. A time means the last record at or before it on the current\n" +
+			"timeline.\n\n" +
+			"Examples:\n" +
+			"  rewindfs rewind /srv/pg --to 10m --dry-run\n" +
+			"  rewindfs rewind /srv/pg --to before-migration",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "to", Required: true, Usage: "the `TARGET` to rewind to"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "say what would be undone, change nothing"},
+			&cli.BoolFlag{Name: "earliest-if-unavailable", Usage: "if TARGET has left the window, take the earliest restorable state"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON object"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT --to TARGET"); err != nil {
+				return err
+			}
+			t, err := resolve(c.Args().Get(0))
+			if err != nil {
+				return err
+			}
+			if t.view {
+				return fmt.Errorf("%s is a read-only view; rewind the volume %s or its read-write mount point", c.Args().Get(0), t.volume)
+			}
+			if _, err := lsn.ParseTarget(c.String("to"), time.Now()); err != nil {
+				return err
+			}
+			req := control.Request{Op: "rewind", Target: c.String("to"), DryRun: c.Bool("dry-run")}
+			var plan volume.RewindPlan
+			if volume.Locked(t.volume) {
+				err = control.Call(t.volume, req, &plan, 10*time.Minute)
+				if err != nil && c.Bool("earliest-if-unavailable") && isOutsideWindow(err) {
+					var s volume.Status
+					if serr := control.Call(t.volume, control.Request{Op: "status"}, &s, time.Minute); serr == nil {
+						req.Target = s.EarliestLSN.String()
+						err = control.Call(t.volume, req, &plan, 10*time.Minute)
+					}
+				}
+			} else {
+				plan, err = rewindOffline(t.volume, req, c.Bool("earliest-if-unavailable"))
+			}
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(plan)
+			}
+			printPlan(plan, req.DryRun)
+			return nil
+		},
+	}
+}
+
+// isOutsideWindow recognizes the window error, also when it crossed the
+// control socket as text.
+func isOutsideWindow(err error) bool {
+	return errors.Is(err, backtrack.ErrOutsideWindow) || strings.Contains(err.Error(), backtrack.ErrOutsideWindow.Error())
+}
+
+// rewindOffline rewinds an unmounted volume in place.
+func rewindOffline(dir string, req control.Request, earliest bool) (volume.RewindPlan, error) {
+	ro := req.DryRun
+	v, err := volume.Open(dir, volume.Options{ReadOnly: ro, Purpose: "rewind", Logf: func(string, ...any) {}})
+	if err != nil {
+		return volume.RewindPlan{}, err
+	}
+	defer v.Close()
+	tg, err := lsn.ParseTarget(req.Target, time.Now())
+	if err != nil {
+		return volume.RewindPlan{}, err
+	}
+	target, err := v.Resolve(tg)
+	if err != nil && earliest && errors.Is(err, backtrack.ErrOutsideWindow) {
+		target, err = v.Status().EarliestLSN, nil
+	}
+	if err != nil {
+		return volume.RewindPlan{}, err
+	}
+	if req.DryRun {
+		return v.Plan(target)
+	}
+	plan, _, err := v.Rewind(target)
+	return plan, err
+}
+
+func printPlan(p volume.RewindPlan, dry bool) {
+	verb := "rewound"
+	if dry {
+		verb = "would rewind"
+	}
+	fmt.Printf("%s from LSN %d to LSN %d (%s)\n", verb, p.From, p.To, fmtTime(p.ToTime))
+	fmt.Printf("  undone: %d records, %s", p.Undone, humanBytes(p.UndoneBytes))
+	if !p.SpanFrom.IsZero() {
+		fmt.Printf(", written %s to %s", fmtTime(p.SpanFrom), fmtTime(p.SpanTo))
+	}
+	fmt.Println()
+	if p.Redone > 0 {
+		fmt.Printf("  redone: %d records, %s (from an abandoned timeline)\n", p.Redone, humanBytes(p.RedoneBytes))
+	}
+	fmt.Printf("  files touched: %d\n", p.Files)
+	if !dry {
+		fmt.Printf("  rewind record: LSN %d (the previous state stays restorable: rewindfs rewind --to %d)\n", p.RewindLSN, p.From)
+	}
+}

@@ -1,0 +1,189 @@
+// Package control is the mounted daemon's control socket: the protocol, the
+// server side the daemon runs, and the client the command line (and Go
+// tests) use to ask a mounted volume for its status, a rewind, a mark or an
+// unmount.
+//
+// The socket is VOLUME/control.sock, mode 0600. Each connection carries one
+// request and one response, each a single JSON object on one line. The
+// server checks the peer's credentials: only root and the user the daemon
+// runs as may talk to it.
+package control
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// SocketFile is the socket's name inside the volume directory.
+const SocketFile = "control.sock"
+
+// Request is what a client asks.
+type Request struct {
+	Op     string `json:"op"` // status, rewind, mark, sync, unmount
+	Target string `json:"target,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Keep   bool   `json:"keep,omitempty"`
+}
+
+// Response is the daemon's answer. Error is one line meant for a person.
+type Response struct {
+	OK     bool            `json:"ok"`
+	Error  string          `json:"error,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// ErrNoDaemon is returned when no daemon answers on the volume's socket.
+var ErrNoDaemon = errors.New("control: no daemon is serving this volume")
+
+// SocketPath returns the control socket of the volume in dir.
+func SocketPath(dir string) string { return filepath.Join(dir, SocketFile) }
+
+// Call sends one request to the daemon serving the volume in dir and
+// decodes the result into out (which may be nil).
+func Call(dir string, req Request, out any, timeout time.Duration) error {
+	conn, err := net.DialTimeout("unix", SocketPath(dir), 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("%w (%v)", ErrNoDaemon, err)
+	}
+	defer conn.Close()
+	if timeout > 0 {
+		_ = conn.SetDeadline(time.Now().Add(timeout))
+	}
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return fmt.Errorf("control: send %s: %w", req.Op, err)
+	}
+	var resp Response
+	line, err := bufio.NewReader(conn).ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("control: %s: no answer from the daemon: %w", req.Op, err)
+	}
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return fmt.Errorf("control: %s: bad answer: %w", req.Op, err)
+	}
+	if !resp.OK {
+		return errors.New(resp.Error)
+	}
+	if out != nil && len(resp.Result) > 0 {
+		return json.Unmarshal(resp.Result, out)
+	}
+	return nil
+}
+
+// Handler answers one request.
+type Handler func(req Request) (any, error)
+
+// Listen opens the volume's control socket, replacing a stale one (the
+// caller holds the volume lock, so no live daemon owns it).
+func Listen(dir string) (*net.UnixListener, error) {
+	path := SocketPath(dir)
+	_ = os.Remove(path)
+	old := syscall.Umask(0o177)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control: listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// Server answers requests on a listener. Connections from users other than
+// root and the daemon's own are refused.
+type Server struct {
+	ln *net.UnixListener
+	h  Handler
+	wg sync.WaitGroup
+}
+
+// NewServer starts answering requests on ln.
+func NewServer(ln *net.UnixListener, h Handler) *Server {
+	s := &Server{ln: ln, h: h}
+	s.wg.Add(1)
+	go s.serve()
+	return s
+}
+
+func (s *Server) serve() {
+	defer s.wg.Done()
+	for {
+		conn, err := s.ln.AcceptUnix()
+		if err != nil {
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			serveConn(conn, s.h)
+		}()
+	}
+}
+
+// Close stops accepting and waits until every request under way has been
+// answered (an unmount request is answered after the unmount it caused).
+func (s *Server) Close() error {
+	err := s.ln.Close()
+	s.wg.Wait()
+	return err
+}
+
+func serveConn(conn *net.UnixConn, h Handler) {
+	defer conn.Close()
+	enc := json.NewEncoder(conn)
+	if err := checkPeer(conn); err != nil {
+		_ = enc.Encode(Response{Error: err.Error()})
+		return
+	}
+	line, err := bufio.NewReader(conn).ReadBytes('\n')
+	if err != nil {
+		return
+	}
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		_ = enc.Encode(Response{Error: "control: malformed request: " + err.Error()})
+		return
+	}
+	res, err := h(req)
+	if err != nil {
+		_ = enc.Encode(Response{Error: err.Error()})
+		return
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		_ = enc.Encode(Response{Error: err.Error()})
+		return
+	}
+	_ = enc.Encode(Response{OK: true, Result: b})
+}
+
+func checkPeer(conn *net.UnixConn) error {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	}); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return cerr
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
+		return fmt.Errorf("control: user %d may not control this volume (only root and user %d)", cred.Uid, os.Geteuid())
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+// Package daemon runs a mount: it opens the volume, serves it over FUSE,
+// answers the control socket, and on unmount or SIGTERM syncs and closes.
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/rewindfs/rewindfs/control"
+	"github.com/rewindfs/rewindfs/fusefs"
+	"github.com/rewindfs/rewindfs/lsn"
+	"github.com/rewindfs/rewindfs/volume"
+)
+
+// Config says what to mount where.
+type Config struct {
+	Volume     string
+	Mountpoint string
+	ReadOnly   bool
+	At         string // a target; empty means the head
+	AllowOther bool
+	Debug      bool
+	// Ready is called once: with nil when the file system is mounted and
+	// serving, or with the reason it could not be.
+	Ready func(error)
+}
+
+// ViewSuffix marks the mount source of a read-only view: "VOLUME@view".
+const ViewSuffix = "@view"
+
+// Run mounts and serves until the file system is unmounted.
+func Run(cfg Config) error {
+	ready := cfg.Ready
+	if ready == nil {
+		ready = func(error) {}
+	}
+	d, err := start(cfg)
+	if err != nil {
+		ready(err)
+		return err
+	}
+	ready(nil)
+	log.Printf("serving %s at %s (head LSN %d, read-only %v)", d.v.Dir, d.mnt, d.v.Head(), cfg.ReadOnly)
+	return d.wait()
+}
+
+type daemon struct {
+	v      *volume.Volume
+	fs     *fusefs.FS
+	server *fuse.Server
+	mnt    string
+	ctl    *control.Server
+	// rewindMu keeps rewinds (and unmount) one at a time.
+	rewindMu sync.Mutex
+}
+
+func start(cfg Config) (*daemon, error) {
+	mnt, err := filepath.Abs(cfg.Mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(mnt)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("mount point %s does not exist (create it with mkdir)", mnt)
+		}
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("mount point %s is not a directory", mnt)
+	}
+	var at *lsn.Target
+	if cfg.At != "" {
+		t, err := lsn.ParseTarget(cfg.At, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		at = &t
+	}
+	v, err := volume.Open(cfg.Volume, volume.Options{
+		ReadOnly: cfg.ReadOnly, At: at, Purpose: "mounted at " + mnt, Logf: log.Printf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{v: v, mnt: mnt}
+	d.fs = fusefs.New(v, log.Printf)
+	name := v.Dir
+	if cfg.ReadOnly {
+		name += ViewSuffix
+	}
+	server, err := fuse.NewServer(d.fs, mnt, fusefs.MountOptions(name, cfg.ReadOnly, cfg.AllowOther, cfg.Debug))
+	if err != nil {
+		v.Close()
+		return nil, fmt.Errorf("mount %s at %s: %w", v.Dir, mnt, err)
+	}
+	d.server = server
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		_ = server.Unmount()
+		v.Close()
+		return nil, fmt.Errorf("mount %s at %s: %w", v.Dir, mnt, err)
+	}
+	if !cfg.ReadOnly {
+		ln, err := control.Listen(v.Dir)
+		if err != nil {
+			_ = server.Unmount()
+			v.Close()
+			return nil, err
+		}
+		d.ctl = control.NewServer(ln, d.handle)
+	}
+	return d, nil
+}
+
+// wait serves until unmounted (by `rewindfs unmount`, umount, or a signal),
+// then syncs and closes the volume.
+func (d *daemon) wait() error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		for s := range sigs {
+			log.Printf("%s: unmounting %s", s, d.mnt)
+			if err := d.unmount(); err != nil {
+				log.Printf("unmount: %v", err)
+			}
+		}
+	}()
+	d.server.Wait()
+	signal.Stop(sigs)
+	if d.ctl != nil {
+		d.ctl.Close()
+		_ = os.Remove(control.SocketPath(d.v.Dir))
+	}
+	err := d.v.Close()
+	if err != nil {
+		log.Printf("close %s: %v", d.v.Dir, err)
+	} else {
+		log.Printf("unmounted %s, volume synced and closed", d.mnt)
+	}
+	return err
+}
+
+// unmount makes everything durable, then unmounts. The kernel refuses while
+// the mount is busy (open files, a working directory inside it).
+func (d *daemon) unmount() error {
+	d.rewindMu.Lock()
+	defer d.rewindMu.Unlock()
+	if err := d.v.Sync(); err != nil {
+		return fmt.Errorf("sync before unmount: %w", err)
+	}
+	if err := d.server.Unmount(); err != nil {
+		if n := d.v.OpenFiles(); n > 0 {
+			return fmt.Errorf("%s is busy: %d file handle(s) open; close them (fuser -m %s) and try again", d.mnt, n, d.mnt)
+		}
+		return fmt.Errorf("unmount %s: %w (is a process using it as its working directory? fuser -m %s)", d.mnt, err, d.mnt)
+	}
+	return nil
+}

@@ -1,0 +1,291 @@
+// Package volume holds an open volume: its directory (settings, lock, log),
+// the record history and the live file system state, and the one funnel every
+// change goes through (check → append to the log → apply). The FUSE layer and
+// the command line both work through it.
+//
+// A volume directory holds:
+//
+//	rewindfs.json   settings: format version, page size, window, compression, identity
+//	log/            the page log's segment files (package pagelog)
+//	lock            flock'ed by the process that has the volume open read-write
+//	control.sock    the mounted daemon's control socket (owner only)
+//	daemon.log      what the daemon says while it runs
+package volume
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rewindfs/rewindfs/fsstate"
+	"github.com/rewindfs/rewindfs/pagelog"
+)
+
+// FormatVersion is the settings and layout version this code writes and
+// reads. It is part of the on-disk format.
+const FormatVersion = 1
+
+// File names inside a volume directory. Part of the on-disk format.
+const (
+	SettingsFile = "rewindfs.json"
+	LogDir       = "log"
+	LockFile     = "lock"
+	SocketFile   = "control.sock"
+	DaemonLog    = "daemon.log"
+)
+
+// Errors returned when opening or creating a volume.
+var (
+	// ErrNotVolume: the directory has no settings file.
+	ErrNotVolume = errors.New("not a rewindfs volume")
+	// ErrVersion: the settings are of a format version this build does not know.
+	ErrVersion = errors.New("unsupported volume format version")
+	// ErrNotEmpty: init into a directory that holds files and is not a volume.
+	ErrNotEmpty = errors.New("directory is not empty")
+	// ErrExists: init of a directory that already is a volume.
+	ErrExists = errors.New("already a rewindfs volume")
+	// ErrSettings: the settings file is unreadable or has bad values.
+	ErrSettings = errors.New("bad volume settings")
+)
+
+// Settings is the content of rewindfs.json.
+type Settings struct {
+	FormatVersion int    `json:"format_version"`
+	VolumeID      string `json:"volume_id"` // 32 hex digits
+	PageSize      int    `json:"page_size"`
+	Window        string `json:"window"` // a Go duration
+	MaxLogBytes   int64  `json:"max_log_bytes,omitempty"`
+	Compression   string `json:"compression"`
+	SegmentSize   int64  `json:"segment_size"`
+	Created       string `json:"created"` // RFC 3339 with nanoseconds
+	RootMode      uint32 `json:"root_mode"`
+	RootUID       uint32 `json:"root_uid"`
+	RootGID       uint32 `json:"root_gid"`
+}
+
+// InitOptions are the choices `rewindfs init` offers.
+type InitOptions struct {
+	Window      time.Duration
+	MaxLogBytes int64
+	PageSize    int
+	Compression string
+	SegmentSize int64
+	Now         time.Time
+}
+
+// DefaultSegmentSize bounds a segment file; records never span segments.
+const DefaultSegmentSize = 64 << 20
+
+// Init makes dir a new volume. dir may not exist yet, or be empty.
+func Init(dir string, o InitOptions) (*Settings, error) {
+	if o.PageSize == 0 {
+		o.PageSize = 4096
+	}
+	if o.PageSize < 512 || o.PageSize > 65536 || o.PageSize&(o.PageSize-1) != 0 {
+		return nil, fmt.Errorf("%w: page size %d: give a power of two from 512 to 65536", ErrSettings, o.PageSize)
+	}
+	if o.Window == 0 {
+		o.Window = 24 * time.Hour
+	}
+	if o.Window < time.Second {
+		return nil, fmt.Errorf("%w: window %s: give at least 1s", ErrSettings, o.Window)
+	}
+	if o.Compression == "" {
+		o.Compression = "none"
+	}
+	if _, err := pagelog.ParseCodec(o.Compression); err != nil {
+		return nil, fmt.Errorf("%w: compression %q: give s2, zstd or none", ErrSettings, o.Compression)
+	}
+	if o.MaxLogBytes < 0 {
+		return nil, fmt.Errorf("%w: max log bytes %d is negative", ErrSettings, o.MaxLogBytes)
+	}
+	if o.SegmentSize == 0 {
+		o.SegmentSize = DefaultSegmentSize
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if err := checkEmpty(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, err
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	s := &Settings{
+		FormatVersion: FormatVersion,
+		VolumeID:      hex.EncodeToString(id[:]),
+		PageSize:      o.PageSize,
+		Window:        o.Window.String(),
+		MaxLogBytes:   o.MaxLogBytes,
+		Compression:   o.Compression,
+		SegmentSize:   o.SegmentSize,
+		Created:       o.Now.UTC().Format(time.RFC3339Nano),
+		RootMode:      0o755,
+		RootUID:       uint32(os.Getuid()),
+		RootGID:       uint32(os.Getgid()),
+	}
+	if err := os.MkdirAll(filepath.Join(dir, LogDir), 0o700); err != nil {
+		return nil, err
+	}
+	// The settings file is written last: a directory without it is not a
+	// volume, so an init cut short by a crash can simply be run again.
+	if err := writeSettings(dir, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func checkEmpty(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, SettingsFile)); err == nil {
+		return fmt.Errorf("%w: %s", ErrExists, dir)
+	}
+	for _, e := range ents {
+		if e.Name() != LogDir && e.Name() != "lost+found" {
+			return fmt.Errorf("%w: %s holds %q and is not a rewindfs volume; give an empty or new directory", ErrNotEmpty, dir, e.Name())
+		}
+	}
+	return nil
+}
+
+// writeSettings replaces the settings file atomically: temporary file, fsync,
+// rename, fsync of the directory.
+func writeSettings(dir string, s *Settings) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	tmp := filepath.Join(dir, SettingsFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, SettingsFile)); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ReadSettings reads and checks a volume's settings.
+func ReadSettings(dir string) (*Settings, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("volume %s does not exist (create it with `rewindfs init %s`)", dir, dir)
+		}
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a directory", ErrNotVolume, dir)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, SettingsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s has no %s (create a volume with `rewindfs init`)", ErrNotVolume, dir, SettingsFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s Settings
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrSettings, filepath.Join(dir, SettingsFile), err)
+	}
+	if s.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("%w: %s has format version %d, this rewindfs reads version %d", ErrVersion, dir, s.FormatVersion, FormatVersion)
+	}
+	if err := s.check(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrSettings, filepath.Join(dir, SettingsFile), err)
+	}
+	return &s, nil
+}
+
+func (s *Settings) check() error {
+	if _, err := s.ID(); err != nil {
+		return err
+	}
+	if s.PageSize < 512 || s.PageSize > 65536 || s.PageSize&(s.PageSize-1) != 0 {
+		return fmt.Errorf("page_size %d", s.PageSize)
+	}
+	if _, err := s.WindowDuration(); err != nil {
+		return err
+	}
+	if _, err := pagelog.ParseCodec(s.Compression); err != nil {
+		return err
+	}
+	if _, err := s.CreatedTime(); err != nil {
+		return err
+	}
+	if s.SegmentSize < 1<<16 || s.SegmentSize > 1<<31 {
+		return fmt.Errorf("segment_size %d", s.SegmentSize)
+	}
+	return nil
+}
+
+// ID returns the volume's identity.
+func (s *Settings) ID() ([16]byte, error) {
+	var id [16]byte
+	b, err := hex.DecodeString(s.VolumeID)
+	if err != nil || len(b) != 16 {
+		return id, fmt.Errorf("volume_id %q is not 32 hex digits", s.VolumeID)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// WindowDuration returns the configured window.
+func (s *Settings) WindowDuration() (time.Duration, error) {
+	d, err := time.ParseDuration(s.Window)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("window %q", s.Window)
+	}
+	return d, nil
+}
+
+// CreatedTime returns when the volume was made.
+func (s *Settings) CreatedTime() (time.Time, error) {
+	return time.Parse(time.RFC3339Nano, s.Created)
+}
+
+// Root returns state(0)'s root directory.
+func (s *Settings) Root() fsstate.Root {
+	t, _ := s.CreatedTime()
+	return fsstate.Root{Mode: s.RootMode, UID: s.RootUID, GID: s.RootGID, Time: t.UnixNano()}
+}

@@ -1,0 +1,223 @@
+package volume
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rewindfs/rewindfs/backtrack"
+	"github.com/rewindfs/rewindfs/fsstate"
+	"github.com/rewindfs/rewindfs/lsn"
+	"github.com/rewindfs/rewindfs/pagelog"
+)
+
+// Options say how to open a volume.
+type Options struct {
+	// ReadOnly opens a view: nothing is written, the lock is not taken, and
+	// a log another process is appending to is read up to where it is whole.
+	ReadOnly bool
+	// At, if set, opens state(At) instead of the head. Read-write, this is a
+	// rewind (a rewind record is appended); read-only, a time-travel view.
+	At *lsn.Target
+	// Purpose names the lock holder in "volume is in use" errors.
+	Purpose string
+	// Now is the clock (tests inject one); nil means time.Now.
+	Now func() time.Time
+	// Logf receives what the volume has to say (recovery, purges).
+	Logf func(format string, args ...any)
+	// FS is the file system under the log; nil means the real disk.
+	FS pagelog.FS
+}
+
+// Volume is an open volume.
+type Volume struct {
+	Dir      string
+	Settings *Settings
+	Recovery pagelog.RecoveryReport
+
+	readOnly bool
+	now      func() time.Time
+	logf     func(string, ...any)
+	lock     *Lock
+
+	// mu orders every change: a record is checked, appended and applied
+	// under it, so LSN order is apply order. Readers hold it only to find
+	// page locations, never during data I/O.
+	mu       sync.RWMutex
+	log      *pagelog.Log
+	hist     *backtrack.History
+	st       *fsstate.State
+	lastSync lsn.LSN // newest OpSync record, so idle fsyncs add none
+	open     map[uint64]int
+	nopen    int
+	meta     []byte // scratch for record metadata
+	scratch  []byte // scratch for read-modify-write pages
+	failed   error  // set when state and log disagree; every later change fails
+}
+
+// Open opens the volume in dir: reads the settings, takes the lock (unless
+// read-only), recovers the log, and rebuilds the state.
+func Open(dir string, o Options) (*Volume, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ReadSettings(abs)
+	if err != nil {
+		return nil, err
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logf == nil {
+		o.Logf = log.Printf
+	}
+	v := &Volume{Dir: abs, Settings: s, readOnly: o.ReadOnly, now: o.Now, logf: o.Logf, open: map[uint64]int{}}
+	if !o.ReadOnly {
+		purpose := o.Purpose
+		if purpose == "" {
+			purpose = "rewindfs"
+		}
+		if v.lock, err = AcquireLock(abs, purpose); err != nil {
+			return nil, err
+		}
+	}
+	if err := v.load(o); err != nil {
+		v.lock.Release()
+		return nil, err
+	}
+	return v, nil
+}
+
+func (v *Volume) load(o Options) error {
+	id, _ := v.Settings.ID()
+	codec, _ := pagelog.ParseCodec(v.Settings.Compression)
+	v.hist = backtrack.New(v.Settings.PageSize, v.Settings.Root())
+	var addErr error
+	lg, rep, err := pagelog.Open(pagelog.Options{
+		Dir: filepath.Join(v.Dir, LogDir), VolumeID: id, SegmentSize: v.Settings.SegmentSize,
+		Codec: codec, FS: o.FS, Now: o.Now, ReadOnly: o.ReadOnly,
+	}, func(r *pagelog.Scanned) error {
+		addErr = v.hist.Add(r.LSN, r.Time, r.Type, r.Meta, r.Data)
+		return addErr
+	})
+	if err != nil {
+		return fmt.Errorf("open log of %s: %w", v.Dir, err)
+	}
+	v.log = lg
+	v.Recovery = rep
+	if rep.CutBytes > 0 {
+		v.logf("recovery cut %d bytes of torn tail from segment %s after LSN %d (a copy is in %s)",
+			rep.CutBytes, rep.CutSegment, rep.Head, rep.CutCopy)
+	}
+	target := v.hist.Head()
+	if o.At != nil {
+		if target, err = v.hist.Resolve(*o.At, v.hist.Head(), v.now()); err != nil {
+			lg.Close()
+			return err
+		}
+	}
+	if v.st, err = v.hist.Build(target); err != nil {
+		lg.Close()
+		return fmt.Errorf("rebuild state of %s: %w", v.Dir, err)
+	}
+	v.lastSync = v.hist.Head()
+	if o.ReadOnly {
+		return nil
+	}
+	if target != v.hist.Head() {
+		v.mu.Lock()
+		err = v.appendRewind(target)
+		v.mu.Unlock()
+		if err != nil {
+			lg.Close()
+			return err
+		}
+	}
+	// Files unlinked while open and never closed (the daemon died first)
+	// are dropped now: nobody can have them open any more.
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, ino := range v.st.Orphans() {
+		if _, err := v.commit(&fsstate.Op{Type: fsstate.OpPurge, Ino: ino}, nil); err != nil {
+			lg.Close()
+			return err
+		}
+	}
+	return nil
+}
+
+// Close syncs and closes the log and releases the lock.
+func (v *Volume) Close() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var err error
+	if v.log != nil {
+		err = v.log.Close()
+		v.log = nil
+	}
+	if lerr := v.lock.Release(); err == nil {
+		err = lerr
+	}
+	return err
+}
+
+// ReadOnly reports whether this is a view.
+func (v *Volume) ReadOnly() bool { return v.readOnly }
+
+// PageSize is the volume's page size.
+func (v *Volume) PageSize() int { return v.Settings.PageSize }
+
+// commit checks op against the state, appends it, and applies it. The
+// caller holds v.mu. data is the record's data part (pages), if any.
+func (v *Volume) commit(op *fsstate.Op, data []byte) (lsn.LSN, error) {
+	if v.readOnly {
+		return 0, syscall.EROFS
+	}
+	if v.failed != nil {
+		return 0, syscall.EIO
+	}
+	if err := v.st.Check(op); err != nil {
+		return 0, err
+	}
+	v.meta = op.AppendMeta(v.meta[:0])
+	l, t, loc, err := v.log.Append(op.Type, v.meta, data)
+	if err != nil {
+		v.logf("append %s: %v", fsstate.OpName(op.Type), err)
+		if errors.Is(err, syscall.ENOSPC) {
+			return 0, syscall.ENOSPC
+		}
+		return 0, syscall.EIO
+	}
+	if err := v.hist.Add(l, t, op.Type, v.meta, loc); err != nil {
+		v.failed = err
+		v.logf("history: %v", err)
+		return 0, syscall.EIO
+	}
+	if err := v.st.Apply(&fsstate.Rec{LSN: l, Time: t, Op: op, Data: loc}); err != nil {
+		// Check said yes and Apply said no: a bug. Stop taking changes
+		// rather than let the log and the state drift apart.
+		v.failed = fmt.Errorf("record %d (%s) checked but did not apply: %w", l, fsstate.OpName(op.Type), err)
+		v.logf("%v", v.failed)
+		return 0, syscall.EIO
+	}
+	return l, nil
+}
+
+// View runs fn with the state locked for reading.
+func (v *Volume) View(fn func(st *fsstate.State) error) error {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return fn(v.st)
+}
+
+// Head returns the LSN of the live state.
+func (v *Volume) Head() lsn.LSN {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.st.Head
+}
