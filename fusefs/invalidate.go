@@ -2,11 +2,16 @@ package fusefs
 
 import (
 	"sort"
+	"time"
 
 	"github.com/rewindfs/rewindfs/fsstate"
 	"github.com/rewindfs/rewindfs/lsn"
 	"github.com/rewindfs/rewindfs/volume"
 )
+
+// releaseGrace is how long a rewind waits for handles closed just before
+// it to be released by the kernel.
+const releaseGrace = 2 * time.Second
 
 // Rewind switches the mounted volume to state(target) and makes the kernel
 // forget everything it cached of the state it left: the pages and
@@ -14,6 +19,13 @@ import (
 // holds, in the old state or the new. It must not be called from a FUSE
 // request: the notifications wait for kernel locks that a request may hold.
 func (fs *FS) Rewind(target lsn.LSN) (volume.RewindPlan, error) {
+	// The kernel sends RELEASE after close(2) has returned, asynchronously,
+	// so files an application just closed may still count as open for a
+	// moment. Give them that moment before refusing.
+	deadline := time.Now().Add(releaseGrace)
+	for fs.v.OpenFiles() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	plan, old, err := fs.v.Rewind(target)
 	if old == nil {
 		return plan, err

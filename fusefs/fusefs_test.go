@@ -1,0 +1,162 @@
+package fusefs
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/hanwen/go-fuse/v2/posixtest"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rewindfs/rewindfs/volume"
+)
+
+// mountTest makes a volume, mounts it in this process on a temporary
+// directory, and unmounts in t.Cleanup, failing the test if that fails.
+// The test process must not mmap files of its own mount (see go-fuse's
+// fs/api.go on deadlocks); real databases run as separate processes in e2e.
+func mountTest(t *testing.T) (string, *FS, *volume.Volume) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting with DirectMount needs root")
+	}
+	dir := t.TempDir()
+	volDir := filepath.Join(dir, "vol")
+	mnt := filepath.Join(dir, "mnt")
+	require.NoError(t, os.Mkdir(mnt, 0o755))
+	_, err := volume.Init(volDir, volume.InitOptions{SegmentSize: 4 << 20})
+	require.NoError(t, err)
+	v, err := volume.Open(volDir, volume.Options{Logf: t.Logf})
+	require.NoError(t, err)
+	fs := New(v, t.Logf)
+	server, err := fuse.NewServer(fs, mnt, MountOptions(volDir, false, false, false))
+	if err != nil {
+		v.Close()
+		t.Fatalf("mount: %v", err)
+	}
+	go server.Serve()
+	require.NoError(t, server.WaitMount())
+	t.Cleanup(func() {
+		var err error
+		for i := 0; i < 50; i++ {
+			if err = server.Unmount(); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // a closing fd may still hold the mount
+		}
+		if err != nil {
+			_ = syscall.Unmount(mnt, syscall.MNT_DETACH)
+			t.Errorf("unmount %s: %v", mnt, err)
+		}
+		server.Wait()
+		require.NoError(t, v.Close())
+	})
+	return mnt, fs, v
+}
+
+// TestPOSIX runs go-fuse's POSIX test set against a rewindfs mount.
+func TestPOSIX(t *testing.T) {
+	skip := map[string]string{
+		// Record locks are kept by the kernel, not forwarded to us.
+		"FcntlFlockSetLk":     "locks are local to the kernel (no lock capability)",
+		"FcntlFlockLocksFile": "locks are local to the kernel (no lock capability)",
+	}
+	for name, fn := range posixtest.All {
+		t.Run(name, func(t *testing.T) {
+			if why, ok := skip[name]; ok {
+				t.Skip(why)
+			}
+			mnt, _, _ := mountTest(t)
+			fn(t, mnt)
+		})
+	}
+}
+
+// TestLiveRewindInvalidatesKernelCaches: after a live rewind, the kernel
+// shows the rewound names and contents, not what it had cached.
+func TestLiveRewindInvalidatesKernelCaches(t *testing.T) {
+	mnt, fs, v := mountTest(t)
+	p := filepath.Join(mnt, "f")
+	require.NoError(t, os.WriteFile(p, []byte("good data"), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(mnt, "keep"), 0o755))
+	good := v.Head()
+	require.NoError(t, os.WriteFile(p, []byte("BAD!"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(mnt, "new"), []byte("x"), 0o644))
+	require.NoError(t, os.Remove(filepath.Join(mnt, "keep")))
+	got, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, "BAD!", string(got))
+
+	_, err = fs.Rewind(good)
+	require.NoError(t, err)
+	got, err = os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, "good data", string(got))
+	_, err = os.Stat(filepath.Join(mnt, "new"))
+	require.True(t, os.IsNotExist(err), "a file made after the target is still visible: %v", err)
+	st, err := os.Stat(filepath.Join(mnt, "keep"))
+	require.NoError(t, err)
+	require.True(t, st.IsDir())
+}
+
+// TestRewindRefusedWhileOpen: a live rewind with a file open changes nothing.
+func TestRewindRefusedWhileOpen(t *testing.T) {
+	mnt, fs, v := mountTest(t)
+	p := filepath.Join(mnt, "f")
+	require.NoError(t, os.WriteFile(p, []byte("one"), 0o644))
+	good := v.Head()
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = f.WriteAt([]byte("two"), 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+	head := v.Head()
+	_, err = fs.Rewind(good)
+	require.ErrorIs(t, err, volume.ErrFilesOpen)
+	require.Equal(t, head, v.Head())
+	buf := make([]byte, 3)
+	_, err = f.ReadAt(buf, 0)
+	require.NoError(t, err)
+	require.Equal(t, "two", string(buf))
+}
+
+// TestDirectoryFsync: PostgreSQL fsyncs directories and PANICs on ENOSYS.
+func TestDirectoryFsync(t *testing.T) {
+	mnt, _, v := mountTest(t)
+	require.NoError(t, os.Mkdir(filepath.Join(mnt, "d"), 0o755))
+	d, err := os.Open(filepath.Join(mnt, "d"))
+	require.NoError(t, err)
+	defer d.Close()
+	require.NoError(t, d.Sync())
+	s := v.Status()
+	require.Equal(t, s.HeadLSN, s.DurableLSN, "directory fsync did not make the namespace durable")
+}
+
+// TestODirect: InnoDB opens its files with O_DIRECT.
+func TestODirect(t *testing.T) {
+	mnt, _, _ := mountTest(t)
+	p := filepath.Join(mnt, "direct")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR|syscall.O_DIRECT, 0o644)
+	require.NoError(t, err)
+	buf := make([]byte, 8192+4096)
+	// O_DIRECT wants aligned buffers: take a 4 KiB aligned window.
+	off := 4096 - int(uintptr(unsafePointer(buf))%4096)
+	if off == 4096 {
+		off = 0
+	}
+	blk := buf[off : off+8192]
+	for i := range blk {
+		blk[i] = byte(i)
+	}
+	_, err = f.WriteAt(blk, 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	got, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(blk, got))
+}
