@@ -1,0 +1,182 @@
+package pagelog
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/rewindfs/rewindfs/lsn"
+)
+
+// keepScratch is the largest encoding buffer the log keeps between appends;
+// a larger one, made for an unusually large record, is dropped afterwards.
+const keepScratch = 4 << 20
+
+// Append writes one record and returns its LSN, its time (unix
+// nanoseconds, never less than the previous record's) and where its data
+// part is. meta is stored as is; data is compressed with the log's codec
+// when that makes it smaller.
+//
+// When Append returns, the record is written to the OS (ReadData can read
+// it) but not yet durable: call Sync. If the record does not fit in the
+// current segment, Append first moves on to a new segment (see roll).
+//
+// A failed write breaks the log: this and every later Append and Sync
+// return the same error, which wraps ErrBroken and the cause (for example
+// syscall.ENOSPC). ErrTooLarge and ErrInvalidType leave the log usable.
+func (l *Log) Append(t Type, meta, data []byte) (lsn.LSN, int64, Location, error) {
+	if t == TypeInvalid {
+		return 0, 0, Location{}, ErrInvalidType
+	}
+	if len(meta) > MaxMetaLen || len(data) > MaxDataLen {
+		return 0, 0, Location{}, fmt.Errorf("%w: meta %d bytes (max %d), data %d bytes (max %d)",
+			ErrTooLarge, len(meta), MaxMetaLen, len(data), MaxDataLen)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.closed:
+		return 0, 0, Location{}, ErrClosed
+	case l.readOnly:
+		return 0, 0, Location{}, ErrReadOnly
+	}
+	if b := l.broken.Load(); b != nil {
+		return 0, 0, Location{}, b
+	}
+
+	now := l.now().UnixNano()
+	if now < l.lastTime {
+		now = l.lastTime
+	}
+	h := recordHeader{lsn: l.next, time: now, typ: t, metaLen: uint32(len(meta)), rawLen: uint32(len(data))}
+	rec := l.encode(&h, meta, data)
+
+	if l.cur == nil || (l.cur.size.Load() > segHeaderLen && l.cur.size.Load()+int64(len(rec)) > l.segSize) {
+		if err := l.roll(now); err != nil {
+			return 0, 0, Location{}, err
+		}
+	}
+	seg := l.cur
+	off := seg.size.Load()
+	n, err := seg.f.WriteAt(rec, off)
+	if err == nil && n < len(rec) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return 0, 0, Location{}, l.setBroken(fmt.Errorf("pagelog: append lsn %d: write segment %s offset %d: %w",
+			h.lsn, seg.name, off, err))
+	}
+	if cap(l.scratch) > keepScratch {
+		l.scratch = nil
+	}
+
+	seg.size.Store(off + int64(len(rec)))
+	if seg.last < seg.first {
+		seg.firstTime = now
+	}
+	seg.last, seg.lastTime = h.lsn, now
+	l.next++
+	l.lastTime = now
+	l.head.Store(uint64(h.lsn))
+	loc := Location{
+		Seg:   uint32(len(l.segTable()) - 1),
+		Off:   uint32(off + recordHeaderLen + int64(len(meta))),
+		Len:   h.storedLen,
+		Codec: h.codec,
+	}
+	return h.lsn, now, loc, nil
+}
+
+// encode builds the record in the scratch buffer: header, meta, data
+// (compressed if that is shorter), zero padding. It fills in h.storedLen
+// and h.codec and returns the record, which stays valid until the next
+// call.
+func (l *Log) encode(h *recordHeader, meta, data []byte) []byte {
+	dataRoom := len(data)
+	if l.codec != CodecNone && len(data) > 0 {
+		dataRoom = max(dataRoom, maxCompressedLen(l.codec, len(data)))
+	}
+	need := recordHeaderLen + len(meta) + dataRoom + recordAlign
+	if cap(l.scratch) < need {
+		l.scratch = make([]byte, need)
+	}
+	b := l.scratch[:cap(l.scratch)]
+	copy(b[recordHeaderLen:], meta)
+	dataAt := recordHeaderLen + len(meta)
+
+	h.codec, h.storedLen = CodecNone, uint32(len(data))
+	if l.codec != CodecNone && len(data) > 0 {
+		// Compress straight into the record. The destination's capacity
+		// covers the worst case, so nothing is allocated.
+		if c := compress(l.codec, b[dataAt:dataAt:dataAt+dataRoom], data); len(c) > 0 && len(c) < len(data) {
+			h.codec, h.storedLen = l.codec, uint32(len(c))
+			if &c[0] != &b[dataAt] {
+				copy(b[dataAt:], c) // the encoder had to allocate after all
+			}
+		}
+	}
+	if h.codec == CodecNone {
+		copy(b[dataAt:], data)
+	}
+	end := dataAt + int(h.storedLen)
+	putHeader(b, h)
+	sealRecord(b[:end])
+	n := int(alignUp(int64(end)))
+	clear(b[end:n])
+	return b[:n]
+}
+
+// roll moves the log on to a new segment whose first record will be
+// l.next, created at time created (unix ns). The caller holds l.mu. The
+// sync order:
+//
+//  1. fdatasync the current segment, so that a segment other than the last
+//     is always complete and only the last one can ever have a torn tail;
+//  2. create the new segment under a temporary name and write its header;
+//  3. fsync it, so that the header is on disk before the name is;
+//  4. rename it to its final name;
+//  5. fsync the directory, so that the name survives a crash: from now on
+//     syncing the segment's data is enough to make its records durable.
+//
+// Any failure breaks the log.
+func (l *Log) roll(created int64) error {
+	if old := l.cur; old != nil {
+		if err := old.f.Datasync(); err != nil {
+			return l.setBroken(fmt.Errorf("pagelog: fdatasync segment %s before moving on: %w", old.name, err))
+		}
+		l.markDurable(old.last)
+	}
+	first := l.next
+	name := segmentName(first)
+	final := l.path(name)
+	tmp := final + ".tmp"
+	f, err := l.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return l.setBroken(fmt.Errorf("pagelog: create segment %s: %w", name, err))
+	}
+	fail := func(what string, err error) error {
+		f.Close()
+		return l.setBroken(fmt.Errorf("pagelog: create segment %s: %s: %w", name, what, err))
+	}
+	hdr := encodeSegHeader(segHeader{volume: l.volume, first: first, created: created})
+	if n, err := f.WriteAt(hdr, 0); err != nil || n < len(hdr) {
+		if err == nil {
+			err = io.ErrShortWrite
+		}
+		return fail("write header", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail("fsync", err)
+	}
+	if err := l.fs.Rename(tmp, final); err != nil {
+		return fail("rename", err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return fail("fsync directory", err)
+	}
+	seg := &segment{name: name, first: first, f: f, last: first - 1}
+	seg.size.Store(segHeaderLen)
+	l.addSegment(seg)
+	l.cur = seg
+	return nil
+}

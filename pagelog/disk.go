@@ -1,0 +1,82 @@
+package pagelog
+
+import (
+	"os"
+	"slices"
+
+	"golang.org/x/sys/unix"
+)
+
+// Disk is the FS of the real disk, through the os package and fdatasync.
+var Disk FS = diskFS{}
+
+type diskFS struct{}
+
+func (diskFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &diskFile{File: f, fd: int(f.Fd())}, nil
+}
+
+func (diskFS) ReadDir(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+func (diskFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+
+func (diskFS) Remove(name string) error { return os.Remove(name) }
+
+func (diskFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
+
+func (diskFS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// diskFile is an *os.File with fdatasync. The descriptor is taken once at
+// open; os.File keeps regular files in blocking mode, so it stays valid
+// until Close.
+type diskFile struct {
+	*os.File
+	fd int
+}
+
+func (f *diskFile) Datasync() error {
+	for {
+		err := unix.Fdatasync(f.fd)
+		if err != unix.EINTR {
+			if err != nil {
+				return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
+			}
+			return nil
+		}
+	}
+}
+
+func (f *diskFile) Size() (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+var _ File = (*diskFile)(nil)

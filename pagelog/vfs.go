@@ -1,0 +1,44 @@
+package pagelog
+
+import (
+	"io"
+	"os"
+)
+
+// FS is the file system seam of the log: only the calls pagelog makes.
+// It exists so that tests can make any write, sync or rename fail (ErrorFS)
+// and can crash the machine between any two calls (MemFS). Paths are
+// joined with filepath.Join by the log; implementations take them as given.
+type FS interface {
+	// OpenFile opens a file with the os.OpenFile flags O_RDONLY, O_RDWR,
+	// O_CREATE, O_EXCL and O_TRUNC.
+	OpenFile(name string, flag int, perm os.FileMode) (File, error)
+	// ReadDir returns the names of the entries of dir, sorted.
+	ReadDir(dir string) ([]string, error)
+	// Rename renames a file, replacing newname if it exists.
+	Rename(oldname, newname string) error
+	// Remove removes a file.
+	Remove(name string) error
+	// MkdirAll creates dir and any missing parents.
+	MkdirAll(dir string, perm os.FileMode) error
+	// SyncDir makes the directory entries of dir durable: files created,
+	// renamed or removed in dir before the call survive a crash after it.
+	SyncDir(dir string) error
+}
+
+// File is an open file of an FS. Writes are positional; there is no file
+// offset.
+type File interface {
+	io.ReaderAt
+	io.WriterAt
+	// Sync makes the content and all metadata of the file durable (fsync).
+	Sync() error
+	// Datasync makes the content durable, and the metadata needed to read
+	// it back, such as the size (fdatasync).
+	Datasync() error
+	// Truncate changes the size of the file.
+	Truncate(size int64) error
+	// Size returns the current size of the file.
+	Size() (int64, error)
+	Close() error
+}
