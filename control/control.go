@@ -11,6 +11,8 @@ package control
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,8 +46,33 @@ type Response struct {
 // ErrNoDaemon is returned when no daemon answers on the volume's socket.
 var ErrNoDaemon = errors.New("control: no daemon is serving this volume")
 
-// SocketPath returns the control socket of the volume in dir.
-func SocketPath(dir string) string { return filepath.Join(dir, SocketFile) }
+// maxSocketPath is the longest path a unix socket address holds on Linux.
+const maxSocketPath = 107
+
+// SocketPath returns the control socket of the volume in dir: in the volume
+// when its path fits in a socket address, otherwise a short name derived
+// from the volume's absolute path in a private run directory, which daemon
+// and client compute alike.
+func SocketPath(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	p := filepath.Join(abs, SocketFile)
+	if len(p) <= maxSocketPath {
+		return p
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(runDir(), hex.EncodeToString(sum[:12])+".sock")
+}
+
+// runDir is where sockets of volumes with long paths live.
+func runDir() string {
+	if os.Geteuid() == 0 {
+		return "/run/rewindfs"
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("rewindfs-%d", os.Geteuid()))
+}
 
 // Call sends one request to the daemon serving the volume in dir and
 // decodes the result into out (which may be nil).
@@ -85,6 +112,11 @@ type Handler func(req Request) (any, error)
 // caller holds the volume lock, so no live daemon owns it).
 func Listen(dir string) (*net.UnixListener, error) {
 	path := SocketPath(dir)
+	if filepath.Dir(path) == runDir() {
+		if err := os.MkdirAll(runDir(), 0o700); err != nil {
+			return nil, fmt.Errorf("control: %w", err)
+		}
+	}
 	_ = os.Remove(path)
 	old := syscall.Umask(0o177)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})

@@ -38,7 +38,7 @@ func (fs *FS) Lookup(cancel <-chan struct{}, h *fuse.InHeader, name string, out 
 
 // Mknod makes a regular file, device, FIFO or socket.
 func (fs *FS) Mknod(cancel <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
-	a, err := fs.v.Create(in.NodeId, name, in.Mode, in.Uid, in.Gid, in.Rdev)
+	a, err := fs.v.Create(in.NodeId, name, in.Mode, in.Uid, in.Gid, in.Rdev, false)
 	if err != nil {
 		return errno(err)
 	}
@@ -48,7 +48,7 @@ func (fs *FS) Mknod(cancel <-chan struct{}, in *fuse.MknodIn, name string, out *
 
 // Mkdir makes a directory.
 func (fs *FS) Mkdir(cancel <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
-	a, err := fs.v.Create(in.NodeId, name, syscall.S_IFDIR|in.Mode&0o7777, in.Uid, in.Gid, 0)
+	a, err := fs.v.Create(in.NodeId, name, syscall.S_IFDIR|in.Mode&0o7777, in.Uid, in.Gid, 0, false)
 	if err != nil {
 		return errno(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
-
-	"github.com/rewindfs/rewindfs/fsstate"
 )
 
 // fallocate(2) modes.
@@ -16,36 +14,26 @@ const (
 
 // Create makes a regular file and opens it.
 func (fs *FS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
-	a, err := fs.v.Create(in.NodeId, name, syscall.S_IFREG|in.Mode&0o7777, in.Uid, in.Gid, 0)
+	a, err := fs.v.Create(in.NodeId, name, syscall.S_IFREG|in.Mode&0o7777, in.Uid, in.Gid, 0, true)
 	if err != nil {
 		return errno(err)
 	}
 	fs.entry(&out.EntryOut, a)
-	fs.open(a.Ino, &out.OpenOut)
+	fs.newFile(a.Ino, &out.OpenOut)
 	return fuse.OK
 }
 
 // Open opens a file. O_TRUNC arrives as a separate SETATTR.
 func (fs *FS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	err := fs.v.View(func(s *fsstate.State) error {
-		n := s.Inodes[in.NodeId]
-		if n == nil {
-			return syscall.ENOENT
-		}
-		if n.IsDir() {
-			return syscall.EISDIR
-		}
-		return nil
-	})
-	if err != nil {
+	if err := fs.v.Open(in.NodeId); err != nil {
 		return errno(err)
 	}
-	fs.open(in.NodeId, out)
+	fs.newFile(in.NodeId, out)
 	return fuse.OK
 }
 
-func (fs *FS) open(ino uint64, out *fuse.OpenOut) {
-	fs.v.Opened(ino)
+// newFile hands out a handle for a file the volume counts as open.
+func (fs *FS) newFile(ino uint64, out *fuse.OpenOut) {
 	out.Fh = fs.newHandle(&handle{ino: ino})
 	// The kernel may keep this file's pages across opens: nothing but the
 	// kernel changes them, and a rewind invalidates them explicitly.

@@ -3,6 +3,7 @@ package pagelog
 import (
 	"bytes"
 	"errors"
+	"github.com/stretchr/testify/require"
 	"math/rand/v2"
 	"os"
 	"strconv"

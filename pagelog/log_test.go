@@ -2,6 +2,7 @@ package pagelog
 
 import (
 	"errors"
+	"github.com/stretchr/testify/require"
 	"io"
 	"math/rand/v2"
 	"testing"

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"flag"
+	"github.com/stretchr/testify/require"
 	"os"
 	"path/filepath"
 	"strings"

@@ -1,6 +1,7 @@
 package pagelog
 
 import (
+	"github.com/stretchr/testify/require"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"

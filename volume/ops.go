@@ -12,15 +12,21 @@ import (
 // errors as syscall.Errno.
 
 // Create makes a regular file, directory, device, FIFO or socket (the type is
-// in mode's S_IFMT bits).
-func (v *Volume) Create(parent uint64, name string, mode, uid, gid, rdev uint32) (fsstate.Attr, error) {
+// in mode's S_IFMT bits). With open, the new file is also counted as open,
+// under the same lock, so that no unlink can purge it in between.
+func (v *Volume) Create(parent uint64, name string, mode, uid, gid, rdev uint32, open bool) (fsstate.Attr, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	l, err := v.commit(&fsstate.Op{Type: fsstate.OpCreate, Parent: parent, Name: name, Mode: mode, UID: uid, GID: gid, Rdev: rdev}, nil)
 	if err != nil {
 		return fsstate.Attr{}, err
 	}
-	return v.st.Attr(v.st.Inodes[fsstate.InoOf(l)]), nil
+	ino := fsstate.InoOf(l)
+	if open {
+		v.open[ino]++
+		v.nopen++
+	}
+	return v.st.Attr(v.st.Inodes[ino]), nil
 }
 
 // Symlink makes a symbolic link.
@@ -213,13 +219,22 @@ func (v *Volume) Sync() error {
 	return nil
 }
 
-// Opened counts an open handle on ino (an unlinked file stays readable
-// while it has one) and returns how many files are open in all.
-func (v *Volume) Opened(ino uint64) {
+// Open counts an open handle on ino: an unlinked file stays readable and
+// writable while it has one. The check that the inode exists and the count
+// happen under one lock, so a concurrent unlink cannot purge it in between.
+func (v *Volume) Open(ino uint64) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	n := v.st.Inodes[ino]
+	if n == nil {
+		return syscall.ENOENT
+	}
+	if n.IsDir() {
+		return syscall.EISDIR
+	}
 	v.open[ino]++
 	v.nopen++
+	return nil
 }
 
 // Released drops an open handle and purges the inode if it was the last

@@ -128,7 +128,7 @@ func (w *workload) step() {
 	ps := v.PageSize()
 	switch k := r.Intn(20); {
 	case k < 3 || len(w.files) == 0:
-		a, err := v.Create(w.dirs[r.Intn(len(w.dirs))], w.name(), syscall.S_IFREG|0o644, 0, 0, 0)
+		a, err := v.Create(w.dirs[r.Intn(len(w.dirs))], w.name(), syscall.S_IFREG|0o644, 0, 0, 0, false)
 		require.NoError(w.t, err)
 		w.files = append(w.files, a.Ino)
 	case k < 10:
@@ -146,7 +146,7 @@ func (w *workload) step() {
 		_, err := v.SetAttr(ino, SetAttrIn{Valid: fsstate.SetSize, Size: uint64(r.Intn(5 * ps))})
 		require.NoError(w.t, err)
 	case k < 13:
-		a, err := v.Create(w.dirs[r.Intn(len(w.dirs))], w.name(), syscall.S_IFDIR|0o755, 0, 0, 0)
+		a, err := v.Create(w.dirs[r.Intn(len(w.dirs))], w.name(), syscall.S_IFDIR|0o755, 0, 0, 0, false)
 		require.NoError(w.t, err)
 		w.dirs = append(w.dirs, a.Ino)
 	case k < 14:
@@ -264,11 +264,11 @@ func TestRestartRebuildsTheSameState(t *testing.T) {
 
 func TestUnlinkedOpenFileStaysReadableUntilReleased(t *testing.T) {
 	v, _ := newTestVolume(t, InitOptions{})
-	a, err := v.Create(fsstate.RootIno, "tmp", syscall.S_IFREG|0o600, 0, 0, 0)
+	a, err := v.Create(fsstate.RootIno, "tmp", syscall.S_IFREG|0o600, 0, 0, 0, false)
 	require.NoError(t, err)
 	_, err = v.Write(a.Ino, 0, []byte("still here"))
 	require.NoError(t, err)
-	v.Opened(a.Ino)
+	require.NoError(t, v.Open(a.Ino))
 	require.NoError(t, v.Unlink(fsstate.RootIno, "tmp"))
 	buf := make([]byte, 64)
 	n, err := v.Read(a.Ino, 0, buf)
@@ -283,7 +283,7 @@ func TestUnlinkedOpenFileStaysReadableUntilReleased(t *testing.T) {
 
 func TestTruncateZeroesTheCutPage(t *testing.T) {
 	v, _ := newTestVolume(t, InitOptions{})
-	a, err := v.Create(fsstate.RootIno, "f", syscall.S_IFREG|0o600, 0, 0, 0)
+	a, err := v.Create(fsstate.RootIno, "f", syscall.S_IFREG|0o600, 0, 0, 0, false)
 	require.NoError(t, err)
 	data := make([]byte, 10000)
 	for i := range data {
@@ -312,14 +312,14 @@ func TestTruncateZeroesTheCutPage(t *testing.T) {
 
 func TestRewindRefusesOpenFilesAndBadTargets(t *testing.T) {
 	v, _ := newTestVolume(t, InitOptions{})
-	a, err := v.Create(fsstate.RootIno, "f", syscall.S_IFREG|0o600, 0, 0, 0)
+	a, err := v.Create(fsstate.RootIno, "f", syscall.S_IFREG|0o600, 0, 0, 0, false)
 	require.NoError(t, err)
 	good := v.Head()
 	_, err = v.Write(a.Ino, 0, []byte("x"))
 	require.NoError(t, err)
 	head := v.Head()
 
-	v.Opened(a.Ino)
+	require.NoError(t, v.Open(a.Ino))
 	_, _, err = v.Rewind(good)
 	require.ErrorIs(t, err, ErrFilesOpen)
 	require.Contains(t, err.Error(), "1 file handle(s) open")
@@ -341,7 +341,7 @@ func TestRewindRefusesOpenFilesAndBadTargets(t *testing.T) {
 
 func TestMarkIsATarget(t *testing.T) {
 	v, _ := newTestVolume(t, InitOptions{})
-	a, err := v.Create(fsstate.RootIno, "f", syscall.S_IFREG|0o600, 0, 0, 0)
+	a, err := v.Create(fsstate.RootIno, "f", syscall.S_IFREG|0o600, 0, 0, 0, false)
 	require.NoError(t, err)
 	_, err = v.Write(a.Ino, 0, []byte("before"))
 	require.NoError(t, err)
