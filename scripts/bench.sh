@@ -1,0 +1,623 @@
+#!/usr/bin/env bash
+# bench.sh measures what rewindfs costs a database. One command runs the same
+# workloads on three targets on the same disk, alternating between them so
+# that machine noise hits all three alike:
+#
+#   plain     a plain directory
+#   fuse      a passthrough FUSE mount (go-fuse's example/loopback)
+#   rewindfs  a rewindfs mount
+#
+# and prints a markdown table of absolute figures and ratios to plain, then
+# the rewindfs-only figures (rewind time, mount time, write amplification per
+# compression setting, daemon RSS).
+#
+#   sudo scripts/bench.sh                      # full run (about 25 minutes)
+#   BENCH_QUICK=1 scripts/bench.sh             # short run (under 5 minutes)
+#   BENCH_ONLY=sqlite,fio scripts/bench.sh     # some workloads only
+#   BENCH_OUT=bench.md scripts/bench.sh        # also write the table there
+#
+# Environment:
+#   BENCH_QUICK=1      smaller sizes, shorter runs, one round
+#   BENCH_ONLY=LIST    comma-separated subset of: pgbench,sqlite,fio,rewind
+#   BENCH_OUT=FILE     also write the result tables to FILE
+#   BENCH_DIR=DIR      where targets live (default /var/tmp/rewindfs-bench.PID;
+#                      must be on the disk to measure, every parent mode 0755)
+#   BENCH_KEEP=1       keep BENCH_DIR (logs, volumes) afterwards
+#   BENCH_ROUNDS=N     rounds of each timed run (default 2, quick 1)
+#
+# Needs root (drop_caches, mounts, runuser), fuse3, fio, sqlite3, jq and
+# PostgreSQL 15 in /usr/lib/postgresql/15/bin. Everything it starts (FUSE
+# daemons, PostgreSQL) is stopped and unmounted on exit, also on failure or
+# Ctrl-C. A failed measurement shows as FAIL in the table, with its cause
+# listed below it, and makes the exit status non-zero.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd)"
+HERE="$ROOT/scripts/bench"
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	printf 'bench: %s\n' "$*" >&2
+	exit 1
+}
+
+# ---------------------------------------------------------------- settings
+
+QUICK="${BENCH_QUICK:-0}"
+[[ "$QUICK" == 1 ]] || QUICK=0
+ONLY="${BENCH_ONLY:-pgbench,sqlite,fio,rewind}"
+OUT="${BENCH_OUT:-}"
+[[ -z "$OUT" ]] || OUT="$(realpath -m "$OUT")"
+PGBIN=/usr/lib/postgresql/15/bin
+PGPORT="${BENCH_PGPORT:-54329}"
+
+if ((QUICK)); then
+	ROUNDS="${BENCH_ROUNDS:-1}"
+	PG_SCALE=5 PG_SECS=10
+	SQL_TXNS=500 SQL_ROWS=100000
+	FIO_MB=256 FIO_SECS=10
+	REWIND_SIZES="64 256" REWIND_FILE_MB=256
+	MOUNT_LOG_MB=1024
+else
+	ROUNDS="${BENCH_ROUNDS:-2}"
+	PG_SCALE=10 PG_SECS=30
+	SQL_TXNS=2000 SQL_ROWS=300000
+	FIO_MB=2048 FIO_RW_MB=512 FIO_SECS=20
+	REWIND_SIZES="64 512" REWIND_FILE_MB=512
+	MOUNT_LOG_MB=1024
+fi
+FIO_RW_MB="${FIO_RW_MB:-$FIO_MB}"
+SQL_ROUNDS=$((ROUNDS + 1))
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive number, not $ROUNDS"
+
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+for w in ${ONLY//,/ }; do
+	case "$w" in
+	pgbench | sqlite | fio | rewind) ;;
+	*) die "BENCH_ONLY: unknown workload $w (choose from pgbench,sqlite,fio,rewind)" ;;
+	esac
+done
+
+# ---------------------------------------------------------------- checks
+
+[[ "$(id -u)" == 0 ]] || die "run as root: it drops caches, mounts and runs PostgreSQL as postgres"
+for t in fio sqlite3 jq fusermount3 runuser findmnt go; do
+	command -v "$t" >/dev/null || die "$t is missing (apt-get install -y fio sqlite3 jq fuse3; Go for the builds)"
+done
+if want pgbench; then
+	[[ -x "$PGBIN/pgbench" ]] || die "PostgreSQL 15 is missing in $PGBIN (apt-get install -y postgresql-15)"
+	id postgres >/dev/null 2>&1 || die "there is no user postgres to run PostgreSQL as"
+fi
+[[ -w /proc/sys/vm/drop_caches ]] || die "cannot write /proc/sys/vm/drop_caches"
+
+WORK="$(realpath -m "${BENCH_DIR:-/var/tmp/rewindfs-bench.$$}")"
+[[ "$WORK" != / ]] || die "BENCH_DIR is /"
+if [[ -e "$WORK" ]]; then
+	[[ -z "$(ls -A "$WORK")" ]] || die "BENCH_DIR $WORK exists and is not empty: give the benchmark a new directory"
+fi
+# PostgreSQL runs as postgres: it must be able to traverse every parent.
+p="$(dirname "$WORK")"
+while [[ "$p" != / ]]; do
+	[[ -d "$p" ]] || break
+	if ! (($(stat -c '0%a' "$p") & 1)); then
+		die "$p is not traversable by other users (mode $(stat -c %a "$p")): choose a BENCH_DIR under 0755 directories"
+	fi
+	p="$(dirname "$p")"
+done
+
+# ---------------------------------------------------------------- state and cleanup
+
+BIN="$WORK/bin"
+LOGS="$WORK/logs"
+PLAIN="$WORK/plain"
+LO_ORIG="$WORK/fuse-orig"
+LO_MNT="$WORK/fuse"
+RW_MNT="$WORK/rewindfs"
+RW_VOL="$WORK/rewindfs-vol"
+SOCK="$WORK/pgsock"
+RW="$BIN/rewindfs"
+
+LO_PID=""
+PG_DATA_DIRS=()
+EXTRA_MNTS=() # extra rewindfs mounts (write-amplification volumes)
+FAILURES=()
+CLEANED=0
+
+is_mounted() { findmnt -rn -M "$1" >/dev/null 2>&1; }
+
+unmount_fuse() { # MNT: unmount however it takes
+	local m="$1" i
+	is_mounted "$m" || return 0
+	for i in 1 2 3; do
+		fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null || true
+		is_mounted "$m" || return 0
+		sleep 1
+	done
+	umount -l "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? d m
+	((CLEANED)) && return
+	CLEANED=1
+	trap - EXIT INT TERM
+	set +e
+	for d in "${PG_DATA_DIRS[@]}"; do
+		[[ -f "$d/postmaster.pid" ]] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$d" -m immediate -w -t 30 stop >/dev/null 2>&1
+	done
+	for m in "$RW_MNT" "${EXTRA_MNTS[@]}"; do
+		if is_mounted "$m"; then
+			timeout 60 "$RW" unmount "$m" >/dev/null 2>&1 || unmount_fuse "$m"
+		fi
+	done
+	# rewindfs daemons that outlived their mount: only ours, by pid
+	for d in "$RW_VOL" "$WORK"/wa-*/vol; do
+		[[ -f "$d/lock" ]] || continue
+		local pid
+		pid="$(grep -o '[0-9]\+' "$d/lock" 2>/dev/null | head -1)"
+		if [[ -n "$pid" ]] && [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$RW" ]]; then
+			kill "$pid" 2>/dev/null
+		fi
+	done
+	unmount_fuse "$LO_MNT"
+	if [[ -n "$LO_PID" ]] && kill -0 "$LO_PID" 2>/dev/null; then
+		kill "$LO_PID" 2>/dev/null
+		sleep 0.5
+		kill -9 "$LO_PID" 2>/dev/null
+	fi
+	if [[ "${BENCH_KEEP:-0}" == 1 || $rc -ne 0 ]]; then
+		say "kept $WORK (logs in $LOGS)"
+	else
+		# Never remove a directory a mount is still on.
+		if findmnt -rn -o TARGET | grep -q "^$WORK/"; then
+			say "something under $WORK is still mounted; kept it"
+		else
+			rm -rf -- "$WORK"
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'say "interrupted"; exit 130' INT TERM
+
+mkdir -p "$WORK" "$BIN" "$LOGS" "$PLAIN" "$LO_ORIG" "$LO_MNT" "$RW_MNT" "$SOCK"
+chmod 0755 "$WORK" "$PLAIN" "$LO_ORIG" "$LO_MNT" "$RW_MNT"
+chmod 1777 "$LOGS" "$SOCK"
+
+# ---------------------------------------------------------------- results
+
+declare -A VAL   # "key|target" -> space-separated values, one per round
+declare -A ROWL  # key -> "workload|metric|unit|higher or lower"
+ROWS=()          # keys in order
+declare -A RWVAL # rewindfs-only key -> value
+RWROWS=()
+
+row() { # KEY WORKLOAD METRIC UNIT higher|lower
+	[[ -n "${ROWL[$1]:-}" ]] || ROWS+=("$1")
+	ROWL[$1]="$2|$3|$4|$5"
+}
+record() { VAL[$1|$2]="${VAL[$1|$2]:-} $3"; }
+rwrow() { # KEY LABEL VALUE
+	[[ -n "${RWVAL[$1]:-}" ]] || RWROWS+=("$1")
+	RWVAL[$1]="$2|$3"
+}
+fail() { # WHAT DETAIL...: note a failed measurement
+	local what="$1"
+	shift
+	FAILURES+=("$what: $*")
+	say "FAILED $what: $*"
+}
+
+now() { date +%s.%N; }
+secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%.6g", s / NF }' <<<"$1"; }
+
+# ---------------------------------------------------------------- targets
+
+TARGETS=(plain fuse rewindfs)
+declare -A TDIR=([plain]="$PLAIN" [fuse]="$LO_MNT" [rewindfs]="$RW_MNT")
+
+# order ROUND: the targets, rotated by ROUND, so no target always goes first.
+order() {
+	local r=$(($1 % 3))
+	echo "${TARGETS[@]:r}" "${TARGETS[@]:0:r}"
+}
+
+rw_status() { # VOL|MNT [FIELD]: one field of rewindfs status --json
+	local json
+	json="$(timeout 60 "$RW" status --json "$1" 2>>"$LOGS/rewindfs-cli.log")" || return 1
+	if [[ $# -gt 1 ]]; then jq -er ".$2" <<<"$json"; else echo "$json"; fi
+}
+
+daemon_log_tail() { # VOL
+	[[ -f "$1/daemon.log" ]] && tail -n 15 "$1/daemon.log" | sed 's/^/    /' >&2 || true
+}
+
+rw_mount() { # VOL MNT
+	local err
+	if ! err="$(timeout 300 "$RW" mount "$1" "$2" --allow-other 2>&1)"; then
+		fail "rewindfs mount $1 $2" "$err"
+		daemon_log_tail "$1"
+		return 1
+	fi
+	is_mounted "$2" || {
+		fail "rewindfs mount $1 $2" "returned 0 but nothing is mounted"
+		daemon_log_tail "$1"
+		return 1
+	}
+}
+rw_unmount() { # MNT VOL
+	local err
+	is_mounted "$1" || {
+		fail "rewindfs unmount $1" "not mounted any more (did the daemon die?)"
+		daemon_log_tail "$2"
+		return 1
+	}
+	if ! err="$(timeout 300 "$RW" unmount "$1" 2>&1)"; then
+		fail "rewindfs unmount $1" "$err"
+		daemon_log_tail "$2"
+		return 1
+	fi
+}
+# rw_fresh [COMPRESSION]: a new, empty rewindfs volume mounted at RW_MNT.
+rw_fresh() {
+	if is_mounted "$RW_MNT"; then rw_unmount "$RW_MNT" "$RW_VOL" || return 1; fi
+	[[ -d "$RW_VOL" ]] && cp "$RW_VOL/daemon.log" "$LOGS/daemon.$(date +%s%N).log" 2>/dev/null
+	rm -rf -- "$RW_VOL"
+	"$RW" init "$RW_VOL" --compression "${1:-none}" >>"$LOGS/rewindfs-cli.log" 2>&1 || {
+		fail "rewindfs init $RW_VOL" "$(tail -1 "$LOGS/rewindfs-cli.log")"
+		return 1
+	}
+	rw_mount "$RW_VOL" "$RW_MNT"
+}
+rw_remount() {
+	rw_unmount "$RW_MNT" "$RW_VOL" && rw_mount "$RW_VOL" "$RW_MNT"
+}
+
+# fresh_targets: every target empty (rewindfs: a new volume).
+fresh_targets() {
+	find "$PLAIN" "$LO_MNT" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} + || return 1
+	rw_fresh
+}
+
+# drop_caches TARGET: cold caches; for rewindfs also a cold daemon.
+drop_caches() {
+	sync
+	if [[ "$1" == rewindfs ]]; then rw_remount || return 1; fi
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# ---------------------------------------------------------------- build and mount
+
+say "building rewindfs and go-fuse's loopback into $BIN"
+(cd "$ROOT" && go build -o "$RW" ./cmd/rewindfs) >"$LOGS/build.log" 2>&1 ||
+	die "go build ./cmd/rewindfs failed: $(tail -5 "$LOGS/build.log")"
+(cd "$ROOT" && go build -o "$BIN/loopback" github.com/hanwen/go-fuse/v2/example/loopback) >>"$LOGS/build.log" 2>&1 ||
+	die "go build go-fuse/v2/example/loopback failed: $(tail -5 "$LOGS/build.log")"
+
+"$BIN/loopback" -q -allow-other "$LO_MNT" "$LO_ORIG" >"$LOGS/loopback.log" 2>&1 &
+LO_PID=$!
+for _ in $(seq 50); do
+	is_mounted "$LO_MNT" && break
+	kill -0 "$LO_PID" 2>/dev/null || die "loopback exited: $(cat "$LOGS/loopback.log")"
+	sleep 0.2
+done
+is_mounted "$LO_MNT" || die "loopback did not mount $LO_MNT within 10 s"
+rw_fresh || die "cannot mount rewindfs (see above)"
+
+# ---------------------------------------------------------------- pgbench
+
+pg() { runuser -u postgres -- "$PGBIN/$@"; }
+pg_start() { # DATA TARGET
+	pg pg_ctl -D "$1" -l "$LOGS/pg-$2.log" -w -t 300 \
+		-o "-p $PGPORT -k $SOCK -c listen_addresses= -c fsync=on -c synchronous_commit=on -c shared_buffers=128MB -c max_wal_size=1GB" \
+		start >>"$LOGS/pg-ctl.log" 2>&1
+}
+pg_stop() { pg pg_ctl -D "$1" -m fast -w -t 300 stop >>"$LOGS/pg-ctl.log" 2>&1; }
+
+bench_pgbench() {
+	say "pgbench: scale $PG_SCALE, 4 clients, 2 threads, ${PG_SECS}s, $ROUNDS round(s)"
+	row pg_tps pgbench "TPS (scale $PG_SCALE, 4 clients, ${PG_SECS}s)" tps higher
+	row pg_lat pgbench "latency average" ms lower
+	row pg_init pgbench "pgbench -i -s $PG_SCALE" s lower
+	fresh_targets || return 1
+	local t r data out start
+	declare -A ok=()
+	for t in $(order 0); do
+		data="${TDIR[$t]}/pg/data"
+		PG_DATA_DIRS+=("$data")
+		mkdir -p "${TDIR[$t]}/pg" && chown postgres:postgres "${TDIR[$t]}/pg" && chmod 0700 "${TDIR[$t]}/pg" || {
+			fail "pgbench on $t" "cannot make ${TDIR[$t]}/pg for postgres"
+			continue
+		}
+		if ! pg initdb -D "$data" -A trust -U postgres --no-locale -E UTF8 >"$LOGS/initdb-$t.log" 2>&1; then
+			fail "initdb on $t" "$(tail -3 "$LOGS/initdb-$t.log")"
+			continue
+		fi
+		pg_start "$data" "$t" || {
+			fail "pg_ctl start on $t" "$(tail -3 "$LOGS/pg-$t.log")"
+			continue
+		}
+		start="$(now)"
+		if pg pgbench -i -q -s "$PG_SCALE" -h "$SOCK" -p "$PGPORT" postgres >"$LOGS/pgbench-init-$t.log" 2>&1; then
+			record pg_init "$t" "$(secs_since "$start")"
+			ok[$t]=1
+		else
+			fail "pgbench -i on $t" "$(tail -3 "$LOGS/pgbench-init-$t.log")"
+		fi
+		pg_stop "$data" || fail "pg_ctl stop on $t" "$(tail -3 "$LOGS/pg-$t.log")"
+	done
+	for ((r = 0; r < ROUNDS; r++)); do
+		for t in $(order "$r"); do
+			[[ -n "${ok[$t]:-}" ]] || continue
+			data="${TDIR[$t]}/pg/data"
+			sync
+			pg_start "$data" "$t" || {
+				fail "pg_ctl start on $t" "$(tail -3 "$LOGS/pg-$t.log")"
+				continue
+			}
+			say "pgbench round $((r + 1)) on $t"
+			if out="$(pg pgbench -c 4 -j 2 -T "$PG_SECS" -h "$SOCK" -p "$PGPORT" postgres 2>>"$LOGS/pgbench-$t.log")"; then
+				echo "$out" >>"$LOGS/pgbench-$t.log"
+				record pg_tps "$t" "$(awk '/^tps = / { print $3; exit }' <<<"$out")"
+				record pg_lat "$t" "$(awk '/^latency average = / { print $4; exit }' <<<"$out")"
+			else
+				fail "pgbench on $t" "$(tail -3 "$LOGS/pgbench-$t.log")"
+			fi
+			pg_stop "$data" || fail "pg_ctl stop on $t" "$(tail -3 "$LOGS/pg-$t.log")"
+		done
+	done
+}
+
+# ---------------------------------------------------------------- sqlite
+
+# sqlite_run DB SQLFILE IOFILE: runs sqlite3 as its own process; prints the
+# seconds it took. IOFILE gets /proc/PID/io of a shell that reaped sqlite3,
+# so its wchar is the bytes sqlite3 wrote.
+sqlite_run() {
+	local start
+	start="$(now)"
+	sh -c 'sqlite3 "$1" <"$2" >/dev/null && cat /proc/$$/io' sh "$1" "$2" >"$3" 2>"$3.err" || {
+		echo "sqlite3 $1 < $2: $(tail -3 "$3.err")" >&2
+		return 1
+	}
+	secs_since "$start"
+}
+
+bench_sqlite() {
+	say "sqlite: $SQL_TXNS WAL transactions, $SQL_ROWS-row bulk load, $SQL_ROUNDS round(s)"
+	row sq_txn sqlite "$SQL_TXNS single-row txns (WAL, synchronous=FULL)" s lower
+	row sq_bulk sqlite "bulk load $SQL_ROWS rows + index (DELETE journal)" s lower
+	fresh_targets || return 1
+	local t r d s err
+	for ((r = 0; r < SQL_ROUNDS; r++)); do
+		for t in $(order "$r"); do
+			d="${TDIR[$t]}/sqlite"
+			rm -rf -- "$d" && mkdir -p "$d"
+			sync
+			if s="$(sqlite_run "$d/txn.db" "$WORK/sql/txn.sql" "$LOGS/sqlite-io" 2>&1)"; then
+				record sq_txn "$t" "$s"
+			else
+				fail "sqlite txns on $t" "$s"
+			fi
+			if s="$(sqlite_run "$d/bulk.db" "$WORK/sql/bulk.sql" "$LOGS/sqlite-io" 2>&1)"; then
+				record sq_bulk "$t" "$s"
+			else
+				fail "sqlite bulk load on $t" "$s"
+			fi
+			say "sqlite round $((r + 1)) on $t done"
+		done
+	done
+}
+
+# ---------------------------------------------------------------- fio
+
+# fio_run NAME TARGET ARGS...: runs fio on TARGET's directory; prints the JSON path.
+fio_run() {
+	local name="$1" t="$2" js="$LOGS/fio-$1-$2.json"
+	shift 2
+	if ! fio --name="$name" --directory="${TDIR[$t]}" --ioengine=psync --direct=0 \
+		--output-format=json --output="$js" "$@" >"$LOGS/fio-$name-$t.err" 2>&1; then
+		echo "fio $name on $t: $(tail -3 "$LOGS/fio-$name-$t.err") $(tail -3 "$js" 2>/dev/null)" >&2
+		return 1
+	fi
+	echo "$js"
+}
+
+bench_fio() {
+	local rs="${FIO_RW_MB}M" ss="${FIO_MB}M"
+	say "fio: randwrite 4k fdatasync=8 on $rs for ${FIO_SECS}s, seq 1M write/read $ss, randread 4k $ss; $ROUNDS round(s)"
+	row fio_rw fio "4k randwrite, fdatasync=8, $rs file" IOPS higher
+	row fio_sw fio "1M seq write $ss (end fsync)" MiB/s higher
+	row fio_sr fio "1M seq read $ss (cold cache)" MiB/s higher
+	row fio_rr fio "4k randread $ss (cold cache)" IOPS higher
+	local t r js
+	for ((r = 0; r < ROUNDS; r++)); do
+		fresh_targets || return 1
+		for t in $(order "$r"); do
+			say "fio round $((r + 1)) on $t"
+			sync
+			if js="$(fio_run randwrite "$t" --filename=randw.dat --size="$rs" --rw=randwrite --bs=4k \
+				--fdatasync=8 --time_based --runtime="$FIO_SECS" 2>&1)"; then
+				record fio_rw "$t" "$(jq '.jobs[0].write.iops' "$js")"
+			else
+				fail "fio randwrite on $t" "$js"
+			fi
+			rm -f "${TDIR[$t]}/randw.dat"
+			sync
+			if js="$(fio_run seqwrite "$t" --filename=seq.dat --size="$ss" --rw=write --bs=1M --end_fsync=1 2>&1)"; then
+				record fio_sw "$t" "$(jq '.jobs[0].write.bw / 1024' "$js")"
+			else
+				fail "fio seq write on $t" "$js"
+				continue
+			fi
+			drop_caches "$t" || continue
+			if js="$(fio_run seqread "$t" --filename=seq.dat --size="$ss" --rw=read --bs=1M 2>&1)"; then
+				record fio_sr "$t" "$(jq '.jobs[0].read.bw / 1024' "$js")"
+			else
+				fail "fio seq read on $t" "$js"
+			fi
+			drop_caches "$t" || continue
+			if js="$(fio_run randread "$t" --filename=seq.dat --size="$ss" --rw=randread --bs=4k \
+				--time_based --runtime="$FIO_SECS" 2>&1)"; then
+				record fio_rr "$t" "$(jq '.jobs[0].read.iops' "$js")"
+			else
+				fail "fio randread on $t" "$js"
+			fi
+			rm -f "${TDIR[$t]}/seq.dat"
+		done
+	done
+}
+
+# ---------------------------------------------------------------- rewindfs only
+
+bench_rewind() {
+	local mb lsn before after s js pid rss start f="$RW_MNT/rewind.dat"
+	for mb in $REWIND_SIZES; do
+		say "rewind: undo $mb MiB of 4k random overwrites in a $REWIND_FILE_MB MiB file"
+		rw_fresh || return 1
+		fio --name=base --filename="$f" --rw=write --bs=1M --size="${REWIND_FILE_MB}M" --end_fsync=1 \
+			--ioengine=psync >"$LOGS/fio-rewind-base.log" 2>&1 || {
+			fail "rewind $mb MiB" "fio base file: $(tail -3 "$LOGS/fio-rewind-base.log")"
+			continue
+		}
+		before="$(md5sum <"$f" | cut -d' ' -f1)"
+		lsn="$(rw_status "$RW_MNT" head_lsn)" || {
+			fail "rewindfs status --json $RW_MNT" "$(tail -1 "$LOGS/rewindfs-cli.log")"
+			continue
+		}
+		fio --name=overwrite --filename="$f" --rw=randwrite --bs=4k --size="${REWIND_FILE_MB}M" \
+			--io_size="${mb}M" --end_fsync=1 --ioengine=psync >"$LOGS/fio-rewind-$mb.log" 2>&1 || {
+			fail "rewind $mb MiB" "fio overwrite: $(tail -3 "$LOGS/fio-rewind-$mb.log")"
+			continue
+		}
+		sync
+		local head logb
+		head="$(rw_status "$RW_MNT" head_lsn)"
+		start="$(now)"
+		if ! s="$(timeout 900 "$RW" rewind "$RW_MNT" --to "$lsn" 2>&1)"; then
+			fail "rewindfs rewind $RW_MNT --to $lsn ($mb MiB)" "$s"
+			daemon_log_tail "$RW_VOL"
+			continue
+		fi
+		s="$(secs_since "$start")"
+		after="$(md5sum <"$f" | cut -d' ' -f1)"
+		if [[ "$after" == "$before" ]]; then
+			rwrow "rewind_$mb" "rewind: undo $mb MiB of 4k random overwrites (LSN $head → $lsn)" "$s s"
+		else
+			rwrow "rewind_$mb" "rewind: undo $mb MiB of 4k random overwrites (LSN $head → $lsn)" "$s s, CONTENT MISMATCH"
+			fail "rewind $mb MiB" "after rewindfs rewind $RW_MNT --to $lsn, $f has md5 $after, not $before as at LSN $lsn"
+		fi
+	done
+
+	say "mount: a volume with $MOUNT_LOG_MB MiB of log"
+	rw_fresh || return 1
+	if fio --name=load --filename="$RW_MNT/load.dat" --rw=write --bs=1M --size="${MOUNT_LOG_MB}M" --end_fsync=1 \
+		--ioengine=psync >"$LOGS/fio-load.log" 2>&1; then
+		pid="$(rw_status "$RW_MNT" pid)" && rss="$(awk '/^VmRSS/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$pid/status")"
+		rwrow rss_load "daemon RSS after writing $MOUNT_LOG_MB MiB" "${rss:-?}"
+		rw_unmount "$RW_MNT" "$RW_VOL" || return 1
+		logb="$(rw_status "$RW_VOL" log_bytes)"
+		sync
+		echo 3 >/proc/sys/vm/drop_caches
+		start="$(now)"
+		rw_mount "$RW_VOL" "$RW_MNT" || return 1
+		s="$(secs_since "$start")"
+		rwrow mount_time "mount a volume with $((logb / 1048576)) MiB of log (cold page cache)" "$s s"
+		pid="$(rw_status "$RW_MNT" pid)" && rss="$(awk '/^VmRSS/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$pid/status")"
+		rwrow rss_mount "daemon RSS right after that mount" "${rss:-?}"
+		start="$(now)"
+		md5sum "$RW_MNT/load.dat" >/dev/null && rwrow read_after_mount "read the $MOUNT_LOG_MB MiB file back after that mount" \
+			"$(awk -v s="$(secs_since "$start")" -v mb="$MOUNT_LOG_MB" 'BEGIN { printf "%.0f MiB/s", mb / s }')"
+	else
+		fail "mount time" "fio load: $(tail -3 "$LOGS/fio-load.log")"
+	fi
+
+	say "write amplification: the SQLite bulk load ($SQL_ROWS rows) per compression"
+	local c io app
+	for c in none s2 zstd; do
+		rw_fresh "$c" || continue
+		mkdir -p "$RW_MNT/wa"
+		if ! s="$(sqlite_run "$RW_MNT/wa/bulk.db" "$WORK/sql/bulk.sql" "$LOGS/wa-io-$c" 2>&1)"; then
+			fail "sqlite bulk load on rewindfs --compression $c" "$s"
+			continue
+		fi
+		app="$(awk '/^wchar:/ { print $2 }' "$LOGS/wa-io-$c")"
+		rw_unmount "$RW_MNT" "$RW_VOL" || continue
+		logb="$(rw_status "$RW_VOL" log_bytes)" || {
+			fail "rewindfs status --json $RW_VOL" "$(tail -1 "$LOGS/rewindfs-cli.log")"
+			continue
+		}
+		rwrow "wa_$c" "write amplification, --compression $c: log_bytes / bytes sqlite3 wrote" \
+			"$(awk -v l="$logb" -v a="$app" 'BEGIN { printf "%.2f (%.1f MiB / %.1f MiB)", l / a, l / 1048576, a / 1048576 }')"
+		rwrow "wa_t_$c" "bulk load time, --compression $c" "$s s"
+	done
+	rw_fresh
+}
+
+# ---------------------------------------------------------------- run
+
+RUN_START="$(now)"
+if want sqlite || want rewind; then
+	bash "$HERE/gen-sql.sh" "$WORK/sql" "$SQL_TXNS" "$SQL_ROWS"
+fi
+for w in pgbench sqlite fio rewind; do
+	want "$w" || continue
+	"bench_$w" || fail "$w" "stopped early (see above)"
+done
+RUN_SECS="$(secs_since "$RUN_START")"
+
+# ---------------------------------------------------------------- report
+
+fmt() { awk -v v="$1" 'BEGIN { if (v == "") print "FAIL"; else if (v >= 100) printf "%.0f", v; else if (v >= 10) printf "%.1f", v; else printf "%.3g", v }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×", a / b }'; }
+
+report() {
+	local gofuse
+	gofuse="$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/hanwen/go-fuse/v2 2>/dev/null || echo '?')"
+	echo "## rewindfs benchmark$( ((QUICK)) && echo ' (quick)')"
+	echo
+	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), run took $(awk -v s="$RUN_SECS" 'BEGIN { printf "%dm%02ds", s / 60, s % 60 }')"
+	echo "- machine: $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r)"
+	echo "- disk: $(findmnt -n -o FSTYPE --target "$WORK") on $(findmnt -n -o SOURCE --target "$WORK") ($WORK)"
+	echo "- rewindfs $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [[ -n "$(git status --porcelain 2>/dev/null)" ]] && echo ' + uncommitted changes'), go-fuse $gofuse loopback, $(fio --version), SQLite $(sqlite3 --version | cut -d' ' -f1), PostgreSQL $("$PGBIN/postgres" --version 2>/dev/null | awk '{ print $3 }')"
+	echo "- each figure is the mean of $ROUNDS round(s) ($SQL_ROUNDS for SQLite), targets alternating; ratio = target / plain"
+	if ((${#ROWS[@]})); then
+		echo
+		echo "| workload | measure | unit | better | plain | fuse loopback | rewindfs | fuse / plain | rewindfs / plain |"
+		echo "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"
+		local k w m u b p l r
+		for k in "${ROWS[@]}"; do
+			IFS='|' read -r w m u b <<<"${ROWL[$k]}"
+			p="$(mean "${VAL[$k|plain]:-}")" l="$(mean "${VAL[$k|fuse]:-}")" r="$(mean "${VAL[$k|rewindfs]:-}")"
+			echo "| $w | $m | $u | $b | $(fmt "$p") | $(fmt "$l") | $(fmt "$r") | $(ratio "$l" "$p") | $(ratio "$r" "$p") |"
+		done
+	fi
+	if ((${#RWROWS[@]})); then
+		echo
+		echo "| rewindfs only | value |"
+		echo "| --- | ---: |"
+		local label value
+		for k in "${RWROWS[@]}"; do
+			IFS='|' read -r label value <<<"${RWVAL[$k]}"
+			echo "| $label | $value |"
+		done
+	fi
+	if ((${#FAILURES[@]})); then
+		echo
+		echo "Failures:"
+		echo
+		local f
+		for f in "${FAILURES[@]}"; do echo "- ${f//$'\n'/ }"; done
+	fi
+}
+
+TABLE="$(report)"
+echo
+echo "$TABLE"
+if [[ -n "$OUT" ]]; then
+	echo "$TABLE" >"$OUT"
+	say "wrote $OUT"
+fi
+((${#FAILURES[@]} == 0)) || exit 1
