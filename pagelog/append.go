@@ -130,9 +130,11 @@ func (l *Log) encode(h *recordHeader, meta, data []byte) []byte {
 // l.next, created at time created (unix ns). The caller holds l.mu. The
 // sync order:
 //
-//  1. fdatasync the current segment, so that a segment other than the last
-//     is always complete and only the last one can ever have a torn tail;
-//  2. create the new segment under a temporary name and write its header;
+//  1. cut the current segment to its last record and fsync it, so that a
+//     segment other than the last is always complete and only the last
+//     one can ever have a torn tail;
+//  2. create the new segment under a temporary name, write its header and
+//     reserve its full size (reading as zeros, where recovery sees the end);
 //  3. fsync it, so that the header is on disk before the name is;
 //  4. rename it to its final name;
 //  5. fsync the directory, so that the name survives a crash: from now on
@@ -141,8 +143,13 @@ func (l *Log) encode(h *recordHeader, meta, data []byte) []byte {
 // Any failure breaks the log.
 func (l *Log) roll(created int64) error {
 	if old := l.cur; old != nil {
-		if err := old.f.Datasync(); err != nil {
-			return l.setBroken(fmt.Errorf("pagelog: fdatasync segment %s before moving on: %w", old.name, err))
+		// Give back the preallocated space the segment did not use, so
+		// that a sealed segment ends at its last record.
+		if err := old.f.Truncate(old.size.Load()); err != nil {
+			return l.setBroken(fmt.Errorf("pagelog: seal segment %s at offset %d: %w", old.name, old.size.Load(), err))
+		}
+		if err := old.f.Sync(); err != nil {
+			return l.setBroken(fmt.Errorf("pagelog: fsync segment %s before moving on: %w", old.name, err))
 		}
 		l.markDurable(old.last)
 	}
@@ -164,6 +171,14 @@ func (l *Log) roll(created int64) error {
 			err = io.ErrShortWrite
 		}
 		return fail("write header", err)
+	}
+	// Reserve the whole segment now. Appends then write into allocated
+	// blocks and never change the file's size, so an fdatasync commits
+	// data alone instead of a size change through the file system's
+	// journal: on ext4 that is about twice the syncs per second. A file
+	// system that cannot reserve space just gets appends.
+	if l.prealloc {
+		_ = f.Allocate(l.segSize)
 	}
 	if err := f.Sync(); err != nil {
 		return fail("fsync", err)

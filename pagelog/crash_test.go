@@ -50,7 +50,8 @@ func TestCrashAtEveryWrite(t *testing.T) {
 			mem := NewMemFS()
 			efs := NewErrorFS(mem)
 			efs.Inject(Fault{Op: OpAny, Nth: k, Err: errCrash, Crash: true, Short: rng.IntN(2) == 0})
-			opts := Options{Dir: "/log", VolumeID: testVolume, FS: efs, SegmentSize: 1024, Codec: codecs[k%3]}
+			opts := Options{Dir: "/log", VolumeID: testVolume, FS: efs, SegmentSize: 1024, Codec: codecs[k%3],
+				Preallocate: v%2 == 0}
 			l, _, err := Open(opts, nil)
 			var all []testRecord
 			var synced int

@@ -71,6 +71,18 @@ func (f *diskFile) Datasync() error {
 	}
 }
 
+func (f *diskFile) Allocate(size int64) error {
+	for {
+		err := unix.Fallocate(f.fd, 0, 0, size)
+		if err != unix.EINTR {
+			if err != nil {
+				return &os.PathError{Op: "fallocate", Path: f.Name(), Err: err}
+			}
+			return nil
+		}
+	}
+}
+
 func (f *diskFile) Size() (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {

@@ -221,6 +221,8 @@ func (f *errorFile) Truncate(size int64) error {
 	return f.f.Truncate(size)
 }
 
+func (f *errorFile) Allocate(size int64) error { return f.f.Allocate(size) }
+
 func (f *errorFile) Size() (int64, error) { return f.f.Size() }
 
 func (f *errorFile) Close() error { return f.f.Close() }

@@ -53,6 +53,10 @@ type Options struct {
 	// tail of the last segment ends the log quietly (another process may be
 	// writing it right now).
 	ReadOnly bool
+	// Preallocate reserves each new segment's full size when it is
+	// created (see roll). The volume turns it on; tests of exact file
+	// sizes leave it off.
+	Preallocate bool
 
 	// anyVolume makes the first segment's volume ID the one required of
 	// all others, for Verify, which does not know the volume.
@@ -124,6 +128,7 @@ type Log struct {
 	now       func() time.Time
 	readOnly  bool
 	anyVolume bool
+	prealloc  bool
 
 	// mu serializes appends, rolls and changes of segment metadata.
 	mu       sync.Mutex

@@ -403,6 +403,19 @@ func (f *memFile) Truncate(size int64) error {
 	return nil
 }
 
+// Allocate extends the file with zeros, as an unsynced change like a write.
+func (f *memFile) Allocate(size int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("fallocate", true); err != nil {
+		return err
+	}
+	if size > int64(len(f.node.data)) {
+		f.node.truncate(size)
+	}
+	return nil
+}
+
 func (f *memFile) Size() (int64, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()

@@ -86,6 +86,7 @@ func newLog(opts Options) (*Log, error) {
 		fs:       opts.FS,
 		volume:   opts.VolumeID,
 		segSize:  opts.SegmentSize,
+		prealloc: opts.Preallocate,
 		codec:    opts.Codec,
 		now:      opts.Now,
 		readOnly: opts.ReadOnly,

@@ -101,18 +101,53 @@ func (l *Log) loadWith(w *walker) (loadResult, error) {
 // cut bytes is written and synced together with its directory entry, then
 // the segment is truncated and synced. A crash in between leaves the tail
 // in place, and the next Open cuts it again (into a second copy).
+//
+// A preallocated segment ends in zeros: only the bytes up to the last
+// non-zero one are worth a copy, and after the cut the space is reserved
+// again so that appends keep writing into allocated blocks.
 func (l *Log) cutTail(seg *segment, end, size int64) (string, error) {
-	cp, err := l.copyTail(seg, end, size)
+	used := size
+	if l.prealloc {
+		var err error
+		if used, err = lastNonZero(seg.f, end, size); err != nil {
+			return "", fmt.Errorf("pagelog: read tail of segment %s: %w", seg.name, err)
+		}
+	}
+	cp, err := l.copyTail(seg, end, used)
 	if err != nil {
 		return "", err
 	}
 	if err := seg.f.Truncate(end); err != nil {
 		return "", fmt.Errorf("pagelog: cut segment %s at offset %d: %w", seg.name, end, err)
 	}
+	if l.prealloc && size > end {
+		_ = seg.f.Allocate(size) // only an optimization; appends work without it
+	}
 	if err := seg.f.Sync(); err != nil {
 		return "", fmt.Errorf("pagelog: fsync segment %s after cut at offset %d: %w", seg.name, end, err)
 	}
 	return cp, nil
+}
+
+// lastNonZero returns the offset just past the last non-zero byte in
+// [start, end) of f, or start if they are all zero.
+func lastNonZero(f File, start, end int64) (int64, error) {
+	last := start
+	buf := make([]byte, min(end-start, readWindow))
+	for off := start; off < end; {
+		b := buf[:min(int64(len(buf)), end-off)]
+		if _, err := f.ReadAt(b, off); err != nil {
+			return 0, err
+		}
+		for i := len(b) - 1; i >= 0; i-- {
+			if b[i] != 0 {
+				last = off + int64(i) + 1
+				break
+			}
+		}
+		off += int64(len(b))
+	}
+	return last, nil
 }
 
 // copyTail writes the bytes [end, size) of seg to a new file next to the

@@ -99,15 +99,32 @@ func (w *walker) walkSegment(seg *segment, idx int, size int64) (segWalk, error)
 			return res, err
 		}
 		if why != "" {
+			// Segments are preallocated, so the unused rest of one reads
+			// as zeros: that is where the log ends, not a torn tail.
+			zeroEnd, err := zerosFrom(r, off)
+			if err != nil {
+				return res, err
+			}
+			if zeroEnd == size {
+				return res, nil
+			}
 			found, err := validRecordAfter(r, off, w.next-1)
 			if err != nil {
 				return res, err
 			}
-			if found >= 0 {
+			switch {
+			case found >= 0 && zeroEnd >= found:
+				// Nothing but zeros up to a valid record: a crash kept a
+				// later unsynced write and lost an earlier one (disks
+				// persist unsynced writes in any order). Everything from
+				// here on was never synced, so it is a torn tail.
+				res.tornWhy = fmt.Sprintf("%s, then zeros up to an unsynced record at offset %d", why, found)
+			case found >= 0:
 				return res, corruptAt(ErrCorrupt, seg.name, off, uint64(w.next),
 					fmt.Sprintf("%s, with a valid record at offset %d after it", why, found))
+			default:
+				res.tornWhy = why
 			}
-			res.tornWhy = why
 			return res, nil
 		}
 		if h.lsn != w.next {
@@ -187,6 +204,25 @@ func readRecord(r *segReader, off int64) (h recordHeader, meta, stored []byte, n
 	}
 	h, meta, stored, n, why = decodeRecord(b)
 	return h, meta, stored, n, why, nil
+}
+
+// zerosFrom returns the offset of the first non-zero byte at or after off,
+// or r.size if there is none.
+func zerosFrom(r *segReader, off int64) (int64, error) {
+	for off < r.size {
+		n := min(int64(readWindow), r.size-off)
+		b, err := r.bytes(off, n)
+		if err != nil {
+			return 0, err
+		}
+		for i, c := range b {
+			if c != 0 {
+				return off + int64(i), nil
+			}
+		}
+		off += n
+	}
+	return r.size, nil
 }
 
 // validRecordAfter looks for a valid record after the bad one at off, in

@@ -38,6 +38,12 @@ type File interface {
 	Datasync() error
 	// Truncate changes the size of the file.
 	Truncate(size int64) error
+	// Allocate reserves disk space so that the file is at least size bytes
+	// long, reading as zeros past the old end (fallocate mode 0). Writing
+	// into reserved space later changes no size, which makes fdatasync
+	// cheaper. A file system that cannot reserve may return an error; the
+	// log then simply appends.
+	Allocate(size int64) error
 	// Size returns the current size of the file.
 	Size() (int64, error)
 	Close() error
