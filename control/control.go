@@ -58,11 +58,33 @@ func SocketPath(dir string) string {
 	if err != nil {
 		abs = dir
 	}
-	p := filepath.Join(abs, SocketFile)
+	return socketIn(abs, SocketFile, abs)
+}
+
+// ViewSocketPath returns the control socket of the read-only view of the
+// volume in dir mounted at mountpoint: each view has its own, named after
+// its mount point.
+func ViewSocketPath(dir, mountpoint string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	mnt, err := filepath.Abs(mountpoint)
+	if err != nil {
+		mnt = mountpoint
+	}
+	sum := sha256.Sum256([]byte(mnt))
+	return socketIn(abs, "view-"+hex.EncodeToString(sum[:8])+".sock", abs+"\x00"+mnt)
+}
+
+// socketIn returns dir/name, or, when that is too long for a socket
+// address, a name derived from key in a private run directory.
+func socketIn(dir, name, key string) string {
+	p := filepath.Join(dir, name)
 	if len(p) <= maxSocketPath {
 		return p
 	}
-	sum := sha256.Sum256([]byte(abs))
+	sum := sha256.Sum256([]byte(key))
 	return filepath.Join(runDir(), hex.EncodeToString(sum[:12])+".sock")
 }
 
@@ -77,7 +99,12 @@ func runDir() string {
 // Call sends one request to the daemon serving the volume in dir and
 // decodes the result into out (which may be nil).
 func Call(dir string, req Request, out any, timeout time.Duration) error {
-	conn, err := net.DialTimeout("unix", SocketPath(dir), 5*time.Second)
+	return CallSocket(SocketPath(dir), req, out, timeout)
+}
+
+// CallSocket is Call for a socket path (a view's, from ViewSocketPath).
+func CallSocket(path string, req Request, out any, timeout time.Duration) error {
+	conn, err := net.DialTimeout("unix", path, 5*time.Second)
 	if err != nil {
 		return fmt.Errorf("%w (%v)", ErrNoDaemon, err)
 	}
@@ -111,7 +138,12 @@ type Handler func(req Request) (any, error)
 // Listen opens the volume's control socket, replacing a stale one (the
 // caller holds the volume lock, so no live daemon owns it).
 func Listen(dir string) (*net.UnixListener, error) {
-	path := SocketPath(dir)
+	return ListenSocket(SocketPath(dir))
+}
+
+// ListenSocket opens a control socket at path (mode 0600), replacing a
+// stale one.
+func ListenSocket(path string) (*net.UnixListener, error) {
 	if filepath.Dir(path) == runDir() {
 		if err := os.MkdirAll(runDir(), 0o700); err != nil {
 			return nil, fmt.Errorf("control: %w", err)

@@ -59,6 +59,7 @@ type daemon struct {
 	server *fuse.Server
 	mnt    string
 	ctl    *control.Server
+	sock   string
 	// rewindMu keeps rewinds (and unmount) one at a time.
 	rewindMu sync.Mutex
 }
@@ -110,15 +111,17 @@ func start(cfg Config) (*daemon, error) {
 		v.Close()
 		return nil, fmt.Errorf("mount %s at %s: %w", v.Dir, mnt, err)
 	}
-	if !cfg.ReadOnly {
-		ln, err := control.Listen(v.Dir)
-		if err != nil {
-			_ = server.Unmount()
-			v.Close()
-			return nil, err
-		}
-		d.ctl = control.NewServer(ln, d.handle)
+	d.sock = control.SocketPath(v.Dir)
+	if cfg.ReadOnly {
+		d.sock = control.ViewSocketPath(v.Dir, mnt)
 	}
+	ln, err := control.ListenSocket(d.sock)
+	if err != nil {
+		_ = server.Unmount()
+		v.Close()
+		return nil, err
+	}
+	d.ctl = control.NewServer(ln, d.handle)
 	return d, nil
 }
 
@@ -139,7 +142,7 @@ func (d *daemon) wait() error {
 	signal.Stop(sigs)
 	if d.ctl != nil {
 		d.ctl.Close()
-		_ = os.Remove(control.SocketPath(d.v.Dir))
+		_ = os.Remove(d.sock)
 	}
 	err := d.v.Close()
 	if err != nil {

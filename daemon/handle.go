@@ -12,7 +12,11 @@ import (
 )
 
 // handle answers one control request.
+// A read-only view answers status and unmount only.
 func (d *daemon) handle(req control.Request) (any, error) {
+	if d.v.ReadOnly() && req.Op != "status" && req.Op != "unmount" {
+		return nil, fmt.Errorf("%s is a read-only view of %s; %s the volume or its read-write mount point", d.mnt, d.v.Dir, req.Op)
+	}
 	switch req.Op {
 	case "status":
 		s := d.v.Status()

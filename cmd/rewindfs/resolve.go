@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rewindfs/rewindfs/control"
 	"github.com/rewindfs/rewindfs/daemon"
 	"github.com/rewindfs/rewindfs/volume"
 )
@@ -16,8 +17,16 @@ import (
 // target is what a VOLUME|MOUNTPOINT argument names.
 type target struct {
 	volume     string // the volume directory (absolute)
-	mountpoint string // where it is mounted read-write, if it is
+	mountpoint string // where it is mounted (read-write, or the view's)
 	view       bool   // the argument was a read-only view's mount point
+}
+
+// socket returns the control socket of the daemon the target names.
+func (t target) socket() string {
+	if t.view {
+		return control.ViewSocketPath(t.volume, t.mountpoint)
+	}
+	return control.SocketPath(t.volume)
 }
 
 // resolve accepts a volume directory or a mount point of one.
@@ -31,11 +40,8 @@ func resolve(arg string) (target, error) {
 		return target{}, err
 	}
 	if src, ok := mounts[abs]; ok {
-		t := target{volume: strings.TrimSuffix(src, daemon.ViewSuffix), view: strings.HasSuffix(src, daemon.ViewSuffix)}
-		if !t.view {
-			t.mountpoint = abs
-		}
-		return t, nil
+		return target{volume: strings.TrimSuffix(src, daemon.ViewSuffix), mountpoint: abs,
+			view: strings.HasSuffix(src, daemon.ViewSuffix)}, nil
 	}
 	if _, err := os.Stat(filepath.Join(abs, volume.SettingsFile)); err != nil {
 		if _, serr := os.Stat(abs); errors.Is(serr, os.ErrNotExist) {
@@ -45,7 +51,7 @@ func resolve(arg string) (target, error) {
 	}
 	t := target{volume: abs}
 	for mnt, src := range mounts {
-		if src == abs {
+		if src == abs { // the read-write mount, not a view
 			t.mountpoint = mnt
 		}
 	}

@@ -44,6 +44,13 @@ func status(arg string) (volume.Status, error) {
 		return volume.Status{}, err
 	}
 	var s volume.Status
+	if t.view {
+		err := control.CallSocket(t.socket(), control.Request{Op: "status"}, &s, time.Minute)
+		if err != nil {
+			return s, fmt.Errorf("read-only view %s of %s does not answer: %w", t.mountpoint, t.volume, err)
+		}
+		return s, nil
+	}
 	if volume.Locked(t.volume) {
 		if err := control.Call(t.volume, control.Request{Op: "status"}, &s, time.Minute); err == nil {
 			return s, nil

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rewindfs/rewindfs/control"
-	"github.com/rewindfs/rewindfs/daemon"
 	"github.com/rewindfs/rewindfs/volume"
 )
 
@@ -24,18 +23,17 @@ func unmount(arg string) error {
 	if err != nil {
 		return err
 	}
-	src, ok := mounts[mnt]
-	if !ok {
+	if _, ok := mounts[mnt]; !ok {
 		return fmt.Errorf("%s is not a rewindfs mount point", mnt)
 	}
-	if len(src) > len(daemon.ViewSuffix) && src[len(src)-len(daemon.ViewSuffix):] == daemon.ViewSuffix {
-		// A view has no control socket; its daemon exits once unmounted.
-		if err := syscall.Unmount(mnt, 0); err != nil {
-			return fmt.Errorf("unmount view %s: %w (close the files open in it and try again)", mnt, err)
-		}
-		return nil
+	t, err := resolve(mnt)
+	if err != nil {
+		return err
 	}
-	err = control.Call(src, control.Request{Op: "unmount"}, nil, closeWait)
+	// Ask for the daemon's pid first, so that we can wait for it to exit.
+	var s volume.Status
+	_ = control.CallSocket(t.socket(), control.Request{Op: "status"}, &s, 10*time.Second)
+	err = control.CallSocket(t.socket(), control.Request{Op: "unmount"}, nil, closeWait)
 	if errors.Is(err, control.ErrNoDaemon) {
 		// The daemon is gone (killed, crashed): the kernel mount is dead and
 		// only needs detaching. The volume recovers on the next mount.
@@ -47,10 +45,12 @@ func unmount(arg string) error {
 	if err != nil {
 		return err
 	}
+	// The daemon answers once the kernel has unmounted; wait until it has
+	// closed the volume and exited.
 	deadline := time.Now().Add(closeWait)
-	for volume.Locked(src) {
+	for s.PID > 0 && syscall.Kill(s.PID, 0) == nil {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("unmounted %s, but the daemon has not closed %s after %s; see %s", mnt, src, closeWait, filepath.Join(src, volume.DaemonLog))
+			return fmt.Errorf("unmounted %s, but daemon %d has not exited after %s; see %s", mnt, s.PID, closeWait, filepath.Join(t.volume, volume.DaemonLog))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
