@@ -87,12 +87,16 @@ func start(cfg Config) (*daemon, error) {
 		}
 		at = &t
 	}
+	began := time.Now()
 	v, err := volume.Open(cfg.Volume, volume.Options{
 		ReadOnly: cfg.ReadOnly, At: at, Purpose: "mounted at " + mnt, Logf: log.Printf,
 	})
 	if err != nil {
 		return nil, err
 	}
+	r := v.Recovery
+	log.Printf("opened %s in %s: %d records in %d segment(s), head LSN %d, %d bytes cut from a torn tail",
+		v.Dir, time.Since(began).Round(time.Millisecond), r.Records, r.Segments, r.Head, r.CutBytes)
 	d := &daemon{v: v, mnt: mnt}
 	d.fs = fusefs.New(v, log.Printf)
 	name := v.Dir
