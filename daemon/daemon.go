@@ -142,7 +142,12 @@ func (d *daemon) wait() error {
 			}
 		}
 	}()
+	stopFlush := make(chan struct{})
+	flushed := make(chan struct{})
+	go d.flushEvery(time.Second, stopFlush, flushed)
 	d.server.Wait()
+	close(stopFlush)
+	<-flushed
 	signal.Stop(sigs)
 	if d.ctl != nil {
 		d.ctl.Close()
@@ -155,6 +160,23 @@ func (d *daemon) wait() error {
 		log.Printf("unmounted %s, volume synced and closed", d.mnt)
 	}
 	return err
+}
+
+// flushEvery syncs the log every period while there is something unsynced.
+func (d *daemon) flushEvery(period time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if err := d.v.Flush(); err != nil {
+				log.Printf("background flush: %v", err)
+			}
+		}
+	}
 }
 
 // unmount makes everything durable, then unmounts. The kernel refuses while

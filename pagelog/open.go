@@ -44,12 +44,12 @@ func Open(opts Options, fn func(*Scanned) error) (*Log, RecoveryReport, error) {
 		return l, rep, nil
 	}
 	if res.tornBytes > 0 {
-		cp, err := l.cutTail(l.cur, res.tornAt, res.tornAt+res.tornBytes)
+		cp, cut, err := l.cutTail(l.cur, res.tornAt, res.tornAt+res.tornBytes)
 		if err != nil {
 			closeSegments(l.segTable())
 			return nil, RecoveryReport{}, err
 		}
-		rep.CutBytes, rep.CutSegment, rep.CutCopy, rep.CutReason = res.tornBytes, l.cur.name, cp, res.tornWhy
+		rep.CutBytes, rep.CutSegment, rep.CutCopy, rep.CutReason = cut, l.cur.name, cp, res.tornWhy
 	}
 	// Records found in the page cache may not be on the disk yet if only
 	// the process (not the machine) stopped; sync them, so that Durable can

@@ -105,28 +105,31 @@ func (l *Log) loadWith(w *walker) (loadResult, error) {
 // A preallocated segment ends in zeros: only the bytes up to the last
 // non-zero one are worth a copy, and after the cut the space is reserved
 // again so that appends keep writing into allocated blocks.
-func (l *Log) cutTail(seg *segment, end, size int64) (string, error) {
+//
+// It returns the copy's path and how many bytes were cut: up to the last
+// non-zero byte of a preallocated segment, not its reserved zeros.
+func (l *Log) cutTail(seg *segment, end, size int64) (string, int64, error) {
 	used := size
 	if l.prealloc {
 		var err error
 		if used, err = lastNonZero(seg.f, end, size); err != nil {
-			return "", fmt.Errorf("pagelog: read tail of segment %s: %w", seg.name, err)
+			return "", 0, fmt.Errorf("pagelog: read tail of segment %s: %w", seg.name, err)
 		}
 	}
 	cp, err := l.copyTail(seg, end, used)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if err := seg.f.Truncate(end); err != nil {
-		return "", fmt.Errorf("pagelog: cut segment %s at offset %d: %w", seg.name, end, err)
+		return "", 0, fmt.Errorf("pagelog: cut segment %s at offset %d: %w", seg.name, end, err)
 	}
 	if l.prealloc && size > end {
 		_ = seg.f.Allocate(size) // only an optimization; appends work without it
 	}
 	if err := seg.f.Sync(); err != nil {
-		return "", fmt.Errorf("pagelog: fsync segment %s after cut at offset %d: %w", seg.name, end, err)
+		return "", 0, fmt.Errorf("pagelog: fsync segment %s after cut at offset %d: %w", seg.name, end, err)
 	}
-	return cp, nil
+	return cp, used - end, nil
 }
 
 // lastNonZero returns the offset just past the last non-zero byte in

@@ -48,13 +48,18 @@ func describeHolder(s string) string {
 	return fmt.Sprintf("process %s (%s)", pid, what)
 }
 
-// Locked reports whether some process holds the volume's lock.
+// Locked reports whether some process holds the volume's lock. It only
+// probes: it creates and writes nothing.
 func Locked(dir string) bool {
-	l, err := AcquireLock(dir, "probe")
+	f, err := os.Open(filepath.Join(dir, LockFile))
 	if err != nil {
-		return errors.Is(err, ErrLocked)
+		return false // no lock file: nobody has ever held it
 	}
-	l.f.Close() // release without clearing: the file content is only a hint
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return errors.Is(err, unix.EWOULDBLOCK)
+	}
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	return false
 }
 

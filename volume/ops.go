@@ -219,6 +219,23 @@ func (v *Volume) Sync() error {
 	return nil
 }
 
+// Flush makes everything appended so far durable without recording a sync
+// point (no application asked for one). The daemon calls it every second,
+// which bounds what a crash can take from an application that never
+// fsyncs, or that relies on syncfs(2), which Linux does not forward to FUSE.
+func (v *Volume) Flush() error {
+	if v.readOnly {
+		return nil
+	}
+	v.mu.RLock()
+	head := v.log.Head()
+	v.mu.RUnlock()
+	if head == v.log.Durable() {
+		return nil
+	}
+	return v.log.Sync(head)
+}
+
 // Open counts an open handle on ino: an unlinked file stays readable and
 // writable while it has one. The check that the inode exists and the count
 // happen under one lock, so a concurrent unlink cannot purge it in between.

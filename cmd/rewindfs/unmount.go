@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,11 +50,23 @@ func unmount(arg string) error {
 	// The daemon answers once the kernel has unmounted; wait until it has
 	// closed the volume and exited.
 	deadline := time.Now().Add(closeWait)
-	for s.PID > 0 && syscall.Kill(s.PID, 0) == nil {
+	for s.PID > 0 && running(s.PID) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("unmounted %s, but daemon %d has not exited after %s; see %s", mnt, s.PID, closeWait, filepath.Join(t.volume, volume.DaemonLog))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nil
+}
+
+// running reports whether pid is a live process. A daemon that has exited
+// but is not yet reaped (a zombie, until init gets to it) is not running.
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
 }
