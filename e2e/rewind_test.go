@@ -161,14 +161,26 @@ func TestRewindMariaDB(t *testing.T) {
 	}
 	run(t, "chown", "mysql:mysql", data)
 	sock := filepath.Join(aux, "my.sock")
-	runIn(t, cmdOpts{timeout: 3 * time.Minute}, install, "--user=mysql", "--datadir="+data, "--auth-root-authentication-method=normal", "--skip-test-db")
+	// MariaDB runs as mysql and takes its temporary directory from TMPDIR,
+	// which the test runner may point at a directory only root can write.
+	tmp := filepath.Join(aux, "tmp")
+	if err := os.Mkdir(tmp, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tmp, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"TMPDIR=" + tmp}
+	runIn(t, cmdOpts{timeout: 3 * time.Minute, env: env}, install, "--no-defaults", "--user=mysql", "--datadir="+data,
+		"--auth-root-authentication-method=normal", "--skip-test-db", "--tmpdir="+tmp)
 
 	var server *exec.Cmd
 	start := func() {
 		t.Helper()
 		server = exec.Command(mariadbd, "--no-defaults", "--user=mysql", "--datadir="+data, "--socket="+sock,
 			"--skip-networking", "--pid-file="+filepath.Join(aux, "my.pid"), "--log-error="+filepath.Join(aux, "err.log"),
-			"--innodb-flush-method=O_DIRECT")
+			"--innodb-flush-method=O_DIRECT", "--tmpdir="+tmp)
+		server.Env = append(os.Environ(), env...)
 		if err := server.Start(); err != nil {
 			t.Fatal(err)
 		}
