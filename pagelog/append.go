@@ -1,9 +1,11 @@
 package pagelog
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"github.com/rewindfs/rewindfs/lsn"
 )
@@ -63,8 +65,20 @@ func (l *Log) Append(t Type, meta, data []byte) (lsn.LSN, int64, Location, error
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		return 0, 0, Location{}, l.setBroken(fmt.Errorf("pagelog: append lsn %d: write segment %s offset %d: %w",
-			h.lsn, seg.name, off, err))
+		err = fmt.Errorf("pagelog: append lsn %d: write segment %s offset %d: %w", h.lsn, seg.name, off, err)
+		if errors.Is(err, syscall.ENOSPC) {
+			// A full disk. Nothing of this record was acknowledged, so cut
+			// off whatever part of it reached the file and stay usable:
+			// the caller reports ENOSPC, and a later Append succeeds once
+			// space is freed. Only if the cut fails is the log broken.
+			if terr := seg.f.Truncate(off); terr == nil {
+				if l.prealloc {
+					_ = seg.f.Allocate(l.segSize)
+				}
+				return 0, 0, Location{}, err
+			}
+		}
+		return 0, 0, Location{}, l.setBroken(err)
 	}
 	if cap(l.scratch) > keepScratch {
 		l.scratch = nil
@@ -159,11 +173,24 @@ func (l *Log) roll(created int64) error {
 	tmp := final + ".tmp"
 	f, err := l.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return l.setBroken(fmt.Errorf("pagelog: create segment %s: %w", name, err))
+		err = fmt.Errorf("pagelog: create segment %s: %w", name, err)
+		if errors.Is(err, syscall.ENOSPC) {
+			_ = l.fs.Remove(tmp)
+			return err
+		}
+		return l.setBroken(err)
 	}
 	fail := func(what string, err error) error {
 		f.Close()
-		return l.setBroken(fmt.Errorf("pagelog: create segment %s: %s: %w", name, what, err))
+		err = fmt.Errorf("pagelog: create segment %s: %s: %w", name, what, err)
+		if errors.Is(err, syscall.ENOSPC) {
+			// The new segment holds nothing yet and has no final name:
+			// remove it and stay usable; the next Append tries again.
+			if rerr := l.fs.Remove(tmp); rerr == nil {
+				return err
+			}
+		}
+		return l.setBroken(err)
 	}
 	hdr := encodeSegHeader(segHeader{volume: l.volume, first: first, created: created})
 	if n, err := f.WriteAt(hdr, 0); err != nil || n < len(hdr) {
@@ -187,7 +214,8 @@ func (l *Log) roll(created int64) error {
 		return fail("rename", err)
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
-		return fail("fsync directory", err)
+		f.Close()
+		return l.setBroken(fmt.Errorf("pagelog: create segment %s: fsync directory: %w", name, err))
 	}
 	seg := &segment{name: name, first: first, f: f, last: first - 1}
 	seg.size.Store(segHeaderLen)

@@ -107,6 +107,9 @@ func Init(dir string, o InitOptions) (*Settings, error) {
 	if o.SegmentSize == 0 {
 		o.SegmentSize = DefaultSegmentSize
 	}
+	if o.SegmentSize < 1<<16 || o.SegmentSize > 1<<31 {
+		return nil, fmt.Errorf("%w: segment size %d: give 65536 to 2147483648 bytes", ErrSettings, o.SegmentSize)
+	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}

@@ -24,6 +24,7 @@ func initCommand() *cli.Command {
 			&cli.Int64Flag{Name: "max-log-bytes", Usage: "cap on the log's size on disk (0: no cap)"},
 			&cli.IntFlag{Name: "page-size", Value: 4096, Usage: "page size in bytes (a power of two, 512 to 65536)"},
 			&cli.StringFlag{Name: "compression", Value: "none", Usage: "compression of page data: s2, zstd or none"},
+			&cli.Int64Flag{Name: "segment-size", Value: volume.DefaultSegmentSize, Usage: "size of each log segment file in bytes (64 KiB to 2 GiB); each is reserved on disk when created"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "VOLUME"); err != nil {
@@ -32,7 +33,7 @@ func initCommand() *cli.Command {
 			dir := c.Args().Get(0)
 			s, err := volume.Init(dir, volume.InitOptions{
 				Window: c.Duration("window"), MaxLogBytes: c.Int64("max-log-bytes"),
-				PageSize: c.Int("page-size"), Compression: c.String("compression"),
+				PageSize: c.Int("page-size"), Compression: c.String("compression"), SegmentSize: c.Int64("segment-size"),
 			})
 			if err != nil {
 				return err
