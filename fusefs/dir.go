@@ -114,6 +114,9 @@ func (fs *FS) Rename(cancel <-chan struct{}, in *fuse.RenameIn, name, newName st
 // OpenDir takes a sorted copy of the directory's entries; readdir hands
 // them out by index, so offsets stay valid while the directory changes.
 func (fs *FS) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	if err := fs.v.OpenDir(in.NodeId); err != nil {
+		return errno(err)
+	}
 	var ents []dirEntry
 	err := fs.v.View(func(s *fsstate.State) error {
 		dir := s.Inodes[in.NodeId]
@@ -124,6 +127,10 @@ func (fs *FS) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut
 			return syscall.ENOTDIR
 		}
 		ents = make([]dirEntry, 0, len(dir.Entries)+2)
+		if dir.Nlink == 0 {
+			// Removed while we opened it: it lists as empty.
+			return nil
+		}
 		ents = append(ents, dirEntry{".", dir.Ino, dir.Mode}, dirEntry{"..", dir.Parent, syscall.S_IFDIR})
 		for _, name := range dir.SortedEntries() {
 			c := s.Inodes[dir.Entries[name]]
@@ -132,6 +139,9 @@ func (fs *FS) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut
 		return nil
 	})
 	if err != nil {
+		if rerr := fs.v.ReleasedDir(in.NodeId); rerr != nil {
+			fs.logf("release directory %d: %v", in.NodeId, rerr)
+		}
 		return errno(err)
 	}
 	out.Fh = fs.newHandle(&handle{ino: in.NodeId, dir: true, entries: ents})
@@ -186,8 +196,15 @@ func (fs *FS) ReadDirPlus(cancel <-chan struct{}, in *fuse.ReadIn, out *fuse.Dir
 // ReleaseDir forgets a directory handle.
 func (fs *FS) ReleaseDir(in *fuse.ReleaseIn) {
 	fs.mu.Lock()
+	h := fs.handles[in.Fh]
 	delete(fs.handles, in.Fh)
 	fs.mu.Unlock()
+	if h == nil {
+		return
+	}
+	if err := fs.v.ReleasedDir(h.ino); err != nil {
+		fs.logf("release directory %d: %v", h.ino, err)
+	}
 }
 
 // FsyncDir makes the namespace changes so far durable. PostgreSQL fsyncs

@@ -254,9 +254,31 @@ func (v *Volume) Open(ino uint64) error {
 	return nil
 }
 
-// Released drops an open handle and purges the inode if it was the last
-// user of an unlinked file.
-func (v *Volume) Released(ino uint64) error {
+// OpenDir counts an open directory handle, so that a directory removed or
+// replaced while open stays stat-able until closed. Directory handles do
+// not count as open files for a rewind.
+func (v *Volume) OpenDir(ino uint64) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := v.st.Inodes[ino]
+	if n == nil {
+		return syscall.ENOENT
+	}
+	if !n.IsDir() {
+		return syscall.ENOTDIR
+	}
+	v.open[ino]++
+	return nil
+}
+
+// Released drops an open file handle and purges the inode if it was the
+// last user of an unlinked file.
+func (v *Volume) Released(ino uint64) error { return v.release(ino, true) }
+
+// ReleasedDir drops an open directory handle.
+func (v *Volume) ReleasedDir(ino uint64) error { return v.release(ino, false) }
+
+func (v *Volume) release(ino uint64, file bool) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.open[ino] <= 1 {
@@ -264,7 +286,9 @@ func (v *Volume) Released(ino uint64) error {
 	} else {
 		v.open[ino]--
 	}
-	v.nopen--
+	if file {
+		v.nopen--
+	}
 	if v.readOnly {
 		return nil
 	}
