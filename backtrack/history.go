@@ -37,6 +37,8 @@ type History struct {
 	entries  []Entry // entries[i].LSN == base+1+i
 	arena    []byte
 	marks    map[string]lsn.LSN // mark name → the LSN it names
+	lastSync lsn.LSN            // the newest OpSync record
+	rewinds  []lsn.LSN          // the OpRewind records, in order
 }
 
 // arenaChunk is the size of the blocks record metadata is copied into, so
@@ -60,6 +62,12 @@ func (h *History) Add(l lsn.LSN, t int64, typ pagelog.Type, meta []byte, data pa
 	h.arena = append(h.arena, meta...)
 	e := Entry{LSN: l, Time: t, Type: typ, Data: data, Meta: h.arena[start:len(h.arena):len(h.arena)]}
 	h.entries = append(h.entries, e)
+	switch typ {
+	case fsstate.OpSync:
+		h.lastSync = l
+	case fsstate.OpRewind:
+		h.rewinds = append(h.rewinds, l)
+	}
 	if typ == fsstate.OpMark {
 		op, err := fsstate.DecodeMeta(typ, meta)
 		if err != nil {
@@ -111,6 +119,12 @@ func (h *History) Entries(from, to lsn.LSN) []Entry {
 	}
 	return h.entries[from-h.base-1 : to-h.base]
 }
+
+// LastSync returns the newest sync point's LSN (0 if none).
+func (h *History) LastSync() lsn.LSN { return h.lastSync }
+
+// Rewinds returns the LSNs of the rewind records, oldest first.
+func (h *History) Rewinds() []lsn.LSN { return h.rewinds }
 
 // Marks returns the marks by name.
 func (h *History) Marks() map[string]lsn.LSN { return h.marks }

@@ -1118,9 +1118,9 @@ func isDaemonLog(rel string, d fs.DirEntry) bool {
 }
 
 // volumeHashes hashes every file of a volume except the daemon's log file,
-// sockets (the control socket has no content) and the lock file: every lock
-// attempt, even a probe that finds the volume free, rewrites its "pid purpose"
-// hint (volume/lock.go), and it holds no state of the volume.
+// sockets (the control socket has no content) and the lock file, whose
+// content is the last holder's pid and purpose (volume/lock.go): runtime
+// state, not the volume's. A probe for a free volume does not write it.
 func volumeHashes(t testing.TB, vol string) map[string]string {
 	t.Helper()
 	return treeHashes(t, vol, func(rel string, d fs.DirEntry) bool {

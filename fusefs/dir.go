@@ -144,7 +144,7 @@ func (fs *FS) OpenDir(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut
 		}
 		return errno(err)
 	}
-	out.Fh = fs.newHandle(&handle{ino: in.NodeId, dir: true, entries: ents})
+	out.Fh = fs.newHandle(&handle{ino: in.NodeId, entries: ents})
 	return fuse.OK
 }
 

@@ -58,7 +58,6 @@ type FS struct {
 // handle is an open file or directory.
 type handle struct {
 	ino     uint64
-	dir     bool
 	entries []dirEntry // a directory's entries, taken at opendir
 }
 

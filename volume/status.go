@@ -74,14 +74,11 @@ func (v *Volume) Status() Status {
 		Timeline:     []Branch{},
 		Marks:        []Mark{},
 	}
-	for _, e := range v.hist.Entries(0, v.hist.Head()) {
-		switch e.Type {
-		case fsstate.OpSync:
-			s.LastSyncLSN = e.LSN
-		case fsstate.OpRewind:
-			if op, err := fsstate.DecodeMeta(e.Type, e.Meta); err == nil {
-				s.Timeline = append(s.Timeline, Branch{LSN: e.LSN, Time: time.Unix(0, e.Time).UTC(), Target: lsn.LSN(op.RewindTo)})
-			}
+	s.LastSyncLSN = v.hist.LastSync()
+	for _, l := range v.hist.Rewinds() {
+		e, _ := v.hist.Entry(l)
+		if op, err := fsstate.DecodeMeta(e.Type, e.Meta); err == nil {
+			s.Timeline = append(s.Timeline, Branch{LSN: e.LSN, Time: time.Unix(0, e.Time).UTC(), Target: lsn.LSN(op.RewindTo)})
 		}
 	}
 	for name, l := range v.hist.Marks() {

@@ -388,3 +388,35 @@ func TestSecondOpenIsRefused(t *testing.T) {
 	require.ErrorIs(t, err, ErrLocked)
 	require.Contains(t, err.Error(), fmt.Sprintf("process %d", os.Getpid()))
 }
+
+// TestStatusSyncPointAndTimeline: status names the newest sync point and
+// every rewind, also after the history is rebuilt on open.
+func TestStatusSyncPointAndTimeline(t *testing.T) {
+	v, dir := newTestVolume(t, InitOptions{})
+	a, err := v.Create(fsstate.RootIno, "f", syscall.S_IFREG|0o600, 0, 0, 0, false)
+	require.NoError(t, err)
+	require.NoError(t, v.Sync())
+	first := v.Head()
+	_, err = v.Write(a.Ino, 0, []byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, v.Sync())
+	sync2 := v.Head()
+	require.NoError(t, v.Sync()) // nothing changed: no new sync point
+	_, _, err = v.Rewind(first)
+	require.NoError(t, err)
+	rew := v.Head() // the rewind record (no orphans to purge)
+
+	check := func(s Status) {
+		t.Helper()
+		require.Equal(t, sync2, s.LastSyncLSN)
+		require.Len(t, s.Timeline, 1)
+		require.Equal(t, rew, s.Timeline[0].LSN)
+		require.Equal(t, first, s.Timeline[0].Target)
+	}
+	check(v.Status())
+	require.NoError(t, v.Close())
+	r, err := Open(dir, Options{ReadOnly: true, Logf: t.Logf})
+	require.NoError(t, err)
+	defer r.Close()
+	check(r.Status())
+}
