@@ -1,6 +1,10 @@
 package fsstate
 
-import "github.com/rewindfs/rewindfs/pagelog"
+import (
+	"slices"
+
+	"github.com/rewindfs/rewindfs/pagelog"
+)
 
 // PageRef locates one page: the data part of the record that wrote it, and
 // the page's byte offset inside that data part. The zero PageRef is a hole,
@@ -107,3 +111,26 @@ func (t *PageTable) Clone() PageTable {
 	}
 	return out
 }
+
+// Each calls fn for every page that is not a hole, in page order.
+func (t *PageTable) Each(fn func(p uint64, ref PageRef) error) error {
+	keys := make([]uint64, 0, len(t.chunks))
+	for k := range t.chunks {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		c := t.chunks[k]
+		for i := range c.refs {
+			if !c.refs[i].IsHole() {
+				if err := fn(k*chunkPages+uint64(i), c.refs[i]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Empty reports whether every page is a hole.
+func (t *PageTable) Empty() bool { return len(t.chunks) == 0 }

@@ -44,7 +44,13 @@ type Inode struct {
 	Entries map[string]uint64 // directories: name → inode
 	Parent  uint64            // directories: the parent directory
 	Xattrs  map[string][]byte
-	Pages   PageTable // regular files
+	Pages   PageTable // regular files: pages written since the base image
+
+	// BaseSize is how many bytes of the file's page file in the base image
+	// are still its content where Pages has no entry: the file's size at
+	// the base LSN, lowered by every truncation since. Past it, a page
+	// Pages does not name is a hole. Zero for files made after the base.
+	BaseSize uint64
 }
 
 // IsDir and friends test the file type.
@@ -495,6 +501,7 @@ func (s *State) setAttr(r *Rec, dry bool) error {
 // that page with its tail zeroed (see OpSetAttr).
 func (s *State) truncate(n *Inode, size uint64, tail pagelog.Location) {
 	ps := uint64(s.PageSize)
+	n.BaseSize = min(n.BaseSize, size)
 	if size < n.Size {
 		n.Pages.TruncatePages((size + ps - 1) / ps)
 		if size%ps != 0 {
@@ -600,7 +607,10 @@ func (s *State) Attr(n *Inode) Attr {
 	a := Attr{Ino: n.Ino, Size: n.Size, Mode: n.Mode, UID: n.UID, GID: n.GID, Rdev: n.Rdev,
 		Nlink: n.Nlink, Atime: n.Atime, Mtime: n.Mtime, Ctime: n.Ctime}
 	if n.IsRegular() {
-		a.Blocks = uint64(n.Pages.Count()) * uint64(s.PageSize) / 512
+		// Pages that come from the base image are counted as if the file
+		// had no holes below BaseSize: the base image does not say.
+		ps := uint64(s.PageSize)
+		a.Blocks = (uint64(n.Pages.Count())*ps + (n.BaseSize+ps-1)/ps*ps) / 512
 	}
 	return a
 }

@@ -105,6 +105,7 @@ type segment struct {
 	firstTime int64
 	lastTime  int64
 	size      atomic.Int64
+	removed   atomic.Bool // deleted by RemoveThrough; f is closed
 }
 
 func (s *segment) info() SegmentInfo {
@@ -190,20 +191,21 @@ func (l *Log) Durable() lsn.LSN { return lsn.LSN(l.durable.Load()) }
 func (l *Log) Bytes() int64 {
 	var n int64
 	for _, s := range l.segTable() {
-		n += s.size.Load()
+		n += s.size.Load() // 0 once removed
 	}
 	return n
 }
 
-// Segments describes the segments in LSN order; the index in the slice is
-// the segment number of Location.Seg.
+// Segments describes the segment files in LSN order (not those removed by
+// RemoveThrough).
 func (l *Log) Segments() []SegmentInfo {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	segs := l.segTable()
-	infos := make([]SegmentInfo, len(segs))
-	for i, s := range segs {
-		infos[i] = s.info()
+	var infos []SegmentInfo
+	for _, s := range l.segTable() {
+		if !s.removed.Load() {
+			infos = append(infos, s.info())
+		}
 	}
 	return infos
 }
@@ -251,6 +253,9 @@ func (l *Log) Close() error {
 		}
 	}
 	for _, s := range l.segTable() {
+		if s.removed.Load() {
+			continue
+		}
 		if cerr := s.f.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("pagelog: close segment %s: %w", s.name, cerr)
 		}

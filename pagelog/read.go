@@ -24,6 +24,9 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 		return 0, fmt.Errorf("%w: segment number %d, the log has %d segments", ErrBadLocation, loc.Seg, len(segs))
 	}
 	seg := segs[loc.Seg]
+	if seg.removed.Load() {
+		return 0, fmt.Errorf("%w: %s", ErrSegmentRemoved, seg.name)
+	}
 	if off < 0 {
 		return 0, fmt.Errorf("%w: negative offset %d", ErrBadLocation, off)
 	}
@@ -32,6 +35,9 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 		n := int(min(int64(len(dst)), avail))
 		if n > 0 {
 			got, err := seg.f.ReadAt(dst[:n], int64(loc.Off)+off)
+			if got < n && seg.removed.Load() {
+				return 0, fmt.Errorf("%w: %s", ErrSegmentRemoved, seg.name)
+			}
 			if got < n {
 				if err == nil || errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
@@ -43,6 +49,9 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 	}
 	raw, err := l.cache.get(seg, loc)
 	if err != nil {
+		if seg.removed.Load() {
+			return 0, fmt.Errorf("%w: %s", ErrSegmentRemoved, seg.name)
+		}
 		return 0, err
 	}
 	n := 0

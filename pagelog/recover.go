@@ -33,16 +33,26 @@ func (l *Log) loadWith(w *walker) (loadResult, error) {
 		return res, err
 	}
 	known := l.segTable()
-	if len(names) < len(known) {
-		return res, fmt.Errorf("pagelog: %d segments in %s, %d known: segments were removed", len(names), l.dir, len(known))
+	// The writer's compaction may have removed a prefix of the segments a
+	// read-only log already knows; it goes on reading them through the
+	// files it holds open. Any other difference is an error.
+	gone := 0
+	for gone < len(known) && (len(names) == 0 || known[gone].name < names[0]) {
+		gone++
 	}
-	for i, s := range known {
+	if gone > 0 && !l.readOnly {
+		return res, fmt.Errorf("pagelog: segment %s is gone from %s", known[0].name, l.dir)
+	}
+	if len(names) < len(known)-gone {
+		return res, fmt.Errorf("pagelog: %d segments in %s, %d known: segments were removed", len(names), l.dir, len(known)-gone)
+	}
+	for i, s := range known[gone:] {
 		if names[i] != s.name {
 			return res, fmt.Errorf("pagelog: segment %s is gone from %s", s.name, l.dir)
 		}
 	}
 	segs := append([]*segment(nil), known...)
-	for i := len(known); i < len(names); i++ {
+	for i := len(known) - gone; i < len(names); i++ {
 		seg, err := l.openSegment(names[i], i == len(names)-1 && !l.readOnly)
 		if err != nil {
 			closeSegments(segs[len(known):])

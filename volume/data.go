@@ -1,7 +1,10 @@
 package volume
 
 import (
+	"errors"
 	"syscall"
+
+	"github.com/rewindfs/rewindfs/pagelog"
 
 	"github.com/rewindfs/rewindfs/fsstate"
 )
@@ -69,29 +72,46 @@ func (v *Volume) scratchPages(n int) []byte {
 
 // readPage reads page p of n into dst (one page long); holes read as zeros.
 func (v *Volume) readPage(n *fsstate.Inode, p uint64, dst []byte) error {
-	ref := n.Pages.Get(p)
-	if ref.IsHole() {
-		clear(dst)
-		return nil
-	}
-	if _, err := v.log.ReadData(ref.Loc, int64(ref.Inner), dst); err != nil {
+	ps := uint64(v.Settings.PageSize)
+	s := span{ref: n.Pages.Get(p), base: p*ps < n.BaseSize, pos: int64(p * ps)}
+	if err := v.readSpan(n.Ino, s, dst); err != nil {
 		v.logf("read page %d of inode %d: %v", p, n.Ino, err)
 		return syscall.EIO
 	}
 	return nil
 }
 
-// span is a run of bytes of a read that come from one place.
+// span is a run of bytes of a read that come from one place: a record's
+// data part, the base image, or nowhere (a hole).
 type span struct {
-	ref fsstate.PageRef // hole if Loc.Len == 0
-	off int64           // offset into the read's destination
-	n   int64
+	ref  fsstate.PageRef // the record, if Loc.Len != 0
+	base bool            // no record: from the base image, else a hole
+	pos  int64           // file offset of the span's first byte
+	off  int64           // offset into the read's destination
+	n    int64
+}
+
+// readSpan reads one span into d. A record whose segment compaction has
+// removed since the span was found was folded into the base image, which
+// then holds this very version of the page (see package compaction).
+func (v *Volume) readSpan(ino uint64, s span, d []byte) error {
+	if !s.ref.IsHole() {
+		_, err := v.log.ReadData(s.ref.Loc, int64(s.ref.Inner), d)
+		if !errors.Is(err, pagelog.ErrSegmentRemoved) {
+			return err
+		}
+	} else if !s.base {
+		clear(d)
+		return nil
+	}
+	return v.img.ReadPages(ino, s.pos, d)
 }
 
 // Read reads up to len(dst) bytes at off and returns how many it read (short
 // at the end of the file). The lock is held only to find where the pages
 // are; the data is read without it, from segment files that never change
-// under an offset once written.
+// under an offset once written, and from base image pages that no state at
+// or after the base reads while a fold rewrites them.
 func (v *Volume) Read(ino uint64, off int64, dst []byte) (int, error) {
 	var spansArr [64]span
 	spans := spansArr[:0]
@@ -121,25 +141,22 @@ func (v *Volume) Read(ino uint64, off int64, dst []byte) (int, error) {
 		cnt := min(ps-in, total-done)
 		ref := n.Pages.Get(uint64(p))
 		ref.Inner += uint32(in)
+		base := ref.IsHole() && uint64(p*ps) < n.BaseSize
 		// Extend the previous span when this piece continues it in the
-		// same record, so a sequential read is one pread per record.
-		if k := len(spans) - 1; k >= 0 && spans[k].ref.Loc == ref.Loc &&
+		// same record (or the base image, or a hole), so a sequential
+		// read is one pread per record.
+		if k := len(spans) - 1; k >= 0 && spans[k].ref.Loc == ref.Loc && spans[k].base == base &&
 			(ref.IsHole() || spans[k].ref.Inner+uint32(spans[k].n) == ref.Inner) {
 			spans[k].n += cnt
 		} else {
-			spans = append(spans, span{ref: ref, off: done, n: cnt})
+			spans = append(spans, span{ref: ref, base: base, pos: pos, off: done, n: cnt})
 		}
 		done += cnt
 	}
 	v.mu.RUnlock()
 	for _, s := range spans {
-		d := dst[s.off : s.off+s.n]
-		if s.ref.IsHole() {
-			clear(d)
-			continue
-		}
-		if _, err := v.log.ReadData(s.ref.Loc, int64(s.ref.Inner), d); err != nil {
-			v.logf("read inode %d at %d: %v", ino, off+s.off, err)
+		if err := v.readSpan(ino, s, dst[s.off:s.off+s.n]); err != nil {
+			v.logf("read inode %d at %d: %v", ino, s.pos, err)
 			return 0, syscall.EIO
 		}
 	}

@@ -27,8 +27,9 @@ type LogEntry struct {
 func (v *Volume) Log(from, to lsn.LSN, fn func(LogEntry) error) error {
 	v.mu.RLock()
 	entries := v.hist.Entries(0, to)
+	st := v.hist.BaseClone()
 	v.mu.RUnlock()
-	st := fsstate.New(v.Settings.PageSize, v.Settings.Root())
+	lost := false // replaying a branch whose start is no longer known
 	paths := map[uint64]string{}
 	pathOf := func(ino uint64) string {
 		if p, ok := paths[ino]; ok {
@@ -85,13 +86,19 @@ func (v *Volume) Log(from, to lsn.LSN, fn func(LogEntry) error) error {
 			v.mu.RLock()
 			nst, err := v.hist.Build(lsn.LSN(op.RewindTo))
 			v.mu.RUnlock()
-			if err != nil {
-				return err
+			lost = err != nil
+			if lost {
+				// The branch before this rewind was folded away: the
+				// records that follow keep their LSNs but may lose
+				// their paths.
+				v.mu.RLock()
+				nst = v.hist.BaseClone()
+				v.mu.RUnlock()
 			}
 			st = nst
 			clear(paths)
 		default:
-			if err := st.Apply(&fsstate.Rec{LSN: e.LSN, Time: e.Time, Op: &op, Data: e.Data}); err != nil {
+			if err := st.Apply(&fsstate.Rec{LSN: e.LSN, Time: e.Time, Op: &op, Data: e.Data}); err != nil && !lost {
 				return fmt.Errorf("record %d (%s) does not apply: %w", e.LSN, le.Op, err)
 			}
 			switch e.Type {

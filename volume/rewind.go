@@ -57,7 +57,7 @@ func (v *Volume) plan(target lsn.LSN) (RewindPlan, error) {
 	if e, ok := v.hist.Entry(target); ok {
 		p.ToTime = time.Unix(0, e.Time).UTC()
 	} else {
-		p.ToTime = time.Unix(0, v.Settings.Root().Time).UTC()
+		p.ToTime = time.Unix(0, v.hist.BaseTime()).UTC()
 	}
 	// Both paths are sorted; what they share is kept, the rest of cur is
 	// undone and the rest of dst is redone.

@@ -10,6 +10,7 @@
 //	lock            flock'ed by the process that has the volume open read-write
 //	control.sock    the mounted daemon's control socket (owner only)
 //	daemon.log      what the daemon says while it runs
+//	archive.json    the newest archive manifest the daemon wrote (package archive)
 package volume
 
 import (
@@ -66,6 +67,15 @@ type Settings struct {
 	RootMode      uint32 `json:"root_mode"`
 	RootUID       uint32 `json:"root_uid"`
 	RootGID       uint32 `json:"root_gid"`
+
+	// Archive, when set, is where the daemon archives sealed segments:
+	// s3://BUCKET/PREFIX (package archive). These fields are optional, so
+	// format version 1 stays: a build without them ignores them (and
+	// does not archive). Credentials are never stored here: they come from
+	// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the file named below.
+	Archive                string `json:"archive,omitempty"`
+	ArchiveEndpoint        string `json:"archive_endpoint,omitempty"`         // http(s)://HOST[:PORT]; empty: Amazon S3
+	ArchiveCredentialsFile string `json:"archive_credentials_file,omitempty"` // an AWS shared credentials file
 }
 
 // InitOptions are the choices `rewindfs init` offers.
@@ -76,6 +86,11 @@ type InitOptions struct {
 	Compression string
 	SegmentSize int64
 	Now         time.Time
+	// Archive, ArchiveEndpoint and ArchiveCredentialsFile are stored as
+	// given; the caller checks them (package archive).
+	Archive                string
+	ArchiveEndpoint        string
+	ArchiveCredentialsFile string
 }
 
 // DefaultSegmentSize bounds a segment file; records never span segments.
@@ -138,6 +153,10 @@ func Init(dir string, o InitOptions) (*Settings, error) {
 		RootMode:      0o755,
 		RootUID:       uint32(os.Getuid()),
 		RootGID:       uint32(os.Getgid()),
+
+		Archive:                o.Archive,
+		ArchiveEndpoint:        o.ArchiveEndpoint,
+		ArchiveCredentialsFile: o.ArchiveCredentialsFile,
 	}
 	if err := os.MkdirAll(filepath.Join(dir, LogDir), 0o700); err != nil {
 		return nil, err
@@ -148,6 +167,29 @@ func Init(dir string, o InitOptions) (*Settings, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// CreateWith makes dir a volume with settings s, which come from
+// elsewhere (a restore from an archive keeps the volume's identity, which
+// every segment header carries). Like Init, it refuses a directory that
+// holds anything but a log/ directory, and writes the settings last.
+func CreateWith(dir string, s *Settings) error {
+	if s.FormatVersion != FormatVersion {
+		return fmt.Errorf("%w: format version %d, this rewindfs writes version %d", ErrVersion, s.FormatVersion, FormatVersion)
+	}
+	if err := s.check(); err != nil {
+		return fmt.Errorf("%w: %v", ErrSettings, err)
+	}
+	if err := checkEmpty(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, LogDir), 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	return writeSettings(dir, s)
 }
 
 func checkEmpty(dir string) error {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/rewindfs/rewindfs/fsstate"
 	"github.com/rewindfs/rewindfs/lsn"
+	"github.com/rewindfs/rewindfs/pagelog"
 )
 
 // Status is what `rewindfs status` reports. The JSON names are part of the
@@ -33,6 +34,49 @@ type Status struct {
 	Files        int       `json:"files"`
 	Timeline     []Branch  `json:"timeline"`
 	Marks        []Mark    `json:"marks"`
+	MaxLogBytes  int64     `json:"max_log_bytes,omitempty"`
+	// CompactionLag is how many records older than the window are not yet
+	// folded into the base image; CompactionLagSeconds the time they span.
+	CompactionLag        lsn.LSN  `json:"compaction_lag"`
+	CompactionLagSeconds float64  `json:"compaction_lag_seconds"`
+	CompactionHeldBy     string   `json:"compaction_held_by,omitempty"`
+	Warnings             []string `json:"warnings"`
+	// Archive is the archive's progress, when the volume has one (filled
+	// in by the daemon that uploads; an unmounted volume gives the URL).
+	Archive *ArchiveStatus `json:"archive,omitempty"`
+}
+
+// ArchiveStatus is what status says about the archive (package archive).
+// Lag is what the log holds beyond the last LSN a manifest confirmed.
+type ArchiveStatus struct {
+	URL                 string    `json:"url"`
+	Endpoint            string    `json:"endpoint,omitempty"`
+	Manifest            uint64    `json:"manifest"`
+	ArchivedThroughLSN  lsn.LSN   `json:"archived_through_lsn"`
+	ArchivedThroughTime time.Time `json:"archived_through_time,omitzero"`
+	LagLSNs             uint64    `json:"lag_lsns"`
+	LagBytes            int64     `json:"lag_bytes"`
+	LagSeconds          float64   `json:"lag_seconds"` // age of the oldest record not archived
+	Behind              bool      `json:"behind"`      // LagSeconds past the warning threshold
+	LastUpload          time.Time `json:"last_upload,omitzero"`
+	UploadedObjects     int64     `json:"uploaded_objects"`
+	UploadedBytes       int64     `json:"uploaded_bytes"`
+	Requests            int64     `json:"requests"` // HTTP requests sent since the daemon started
+	Failures            int       `json:"failures,omitempty"`
+	Error               string    `json:"error,omitempty"`
+	Stopped             bool      `json:"stopped,omitempty"` // a conflict stopped archiving until restart
+}
+
+// Segments describes the log's segment files in LSN order, the last one
+// being appended to. The archive's uploader reads it.
+func (v *Volume) Segments() []pagelog.SegmentInfo {
+	v.mu.RLock()
+	lg := v.log
+	v.mu.RUnlock()
+	if lg == nil {
+		return nil
+	}
+	return lg.Segments()
 }
 
 // Branch is one rewind on the volume's history.
@@ -46,6 +90,7 @@ type Branch struct {
 type Mark struct {
 	Name string  `json:"name"`
 	LSN  lsn.LSN `json:"lsn"`
+	Keep bool    `json:"keep,omitempty"`
 }
 
 // Status reports the volume's state.
@@ -63,7 +108,7 @@ func (v *Volume) Status() Status {
 		EarliestTime: time.Unix(0, w.EarliestTime).UTC(),
 		BaseLSN:      v.hist.Base(),
 		Window:       v.Settings.Window,
-		WindowActual: time.Duration(w.LatestTime - w.EarliestTime).Round(time.Second).String(),
+		WindowActual: time.Duration(v.now().UnixNano() - w.EarliestTime).Round(time.Second).String(),
 		LogBytes:     v.log.Bytes(),
 		Records:      v.hist.Len(),
 		Segments:     len(v.log.Segments()),
@@ -75,14 +120,26 @@ func (v *Volume) Status() Status {
 		Marks:        []Mark{},
 	}
 	s.LastSyncLSN = v.hist.LastSync()
+	if v.Settings.Archive != "" {
+		s.Archive = &ArchiveStatus{URL: v.Settings.Archive}
+	}
+	s.MaxLogBytes = v.policy.MaxLogBytes
+	s.Warnings = []string{}
+	if !v.readOnly {
+		r := v.retentionLocked()
+		s.CompactionLag = r.Plan.Lag()
+		s.CompactionLagSeconds = r.LagSeconds
+		s.CompactionHeldBy = r.Plan.HeldBy
+		s.Warnings = append(s.Warnings, r.Warnings...)
+	}
 	for _, l := range v.hist.Rewinds() {
 		e, _ := v.hist.Entry(l)
 		if op, err := fsstate.DecodeMeta(e.Type, e.Meta); err == nil {
 			s.Timeline = append(s.Timeline, Branch{LSN: e.LSN, Time: time.Unix(0, e.Time).UTC(), Target: lsn.LSN(op.RewindTo)})
 		}
 	}
-	for name, l := range v.hist.Marks() {
-		s.Marks = append(s.Marks, Mark{Name: name, LSN: l})
+	for _, m := range v.hist.MarkList() {
+		s.Marks = append(s.Marks, Mark{Name: m.Name, LSN: m.LSN, Keep: m.Keep})
 	}
 	return s
 }

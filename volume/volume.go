@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/rewindfs/rewindfs/backtrack"
+	"github.com/rewindfs/rewindfs/baseimage"
 	"github.com/rewindfs/rewindfs/fsstate"
 	"github.com/rewindfs/rewindfs/lsn"
 	"github.com/rewindfs/rewindfs/pagelog"
@@ -48,6 +50,12 @@ type Volume struct {
 	// under it, so LSN order is apply order. Readers hold it only to find
 	// page locations, never during data I/O.
 	mu       sync.RWMutex
+	fs       pagelog.FS
+	img      *baseimage.Image
+	pin      *baseimage.Pin // a view's claim on its state (see baseimage.RegisterView)
+	compMu   sync.Mutex     // one compaction at a time
+	policy   compactionPolicy
+	archived func() lsn.LSN // the archive's confirmed LSN; nil without an archive
 	log      *pagelog.Log
 	hist     *backtrack.History
 	st       *fsstate.State
@@ -87,16 +95,48 @@ func Open(dir string, o Options) (*Volume, error) {
 		}
 	}
 	if err := v.load(o); err != nil {
+		if v.pin != nil {
+			v.pin.Release()
+		}
 		v.lock.Release()
 		return nil, err
 	}
 	return v, nil
 }
 
-func (v *Volume) load(o Options) error {
+func (v *Volume) load(o Options) (err error) {
 	id, _ := v.Settings.ID()
 	codec, _ := pagelog.ParseCodec(v.Settings.Compression)
+	v.fs = o.FS
+	if v.fs == nil {
+		v.fs = pagelog.Disk
+	}
+	v.policy = policyOf(v.Settings)
+	defer func() {
+		if err != nil {
+			if v.log != nil {
+				v.log.Close()
+			}
+			if v.img != nil {
+				v.img.Close()
+			}
+		}
+	}()
+	if o.ReadOnly && o.At != nil {
+		// A view: no fold may start until its pin is registered.
+		unlock, err := baseimage.LockFolds(v.Dir, false)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	v.hist = backtrack.New(v.Settings.PageSize, v.Settings.Root())
+	img, err := baseimage.Open(v.fs, v.Dir, fsstate.New(v.Settings.PageSize, v.Settings.Root()), o.ReadOnly)
+	if err != nil {
+		return fmt.Errorf("open base image of %s: %w", v.Dir, err)
+	}
+	v.img = img
+	v.hist.SetBase(img.Base, img.BaseTime, img.State, markInfos(img.Marks), img.Aliases)
 	var addErr error
 	lg, rep, err := pagelog.Open(pagelog.Options{
 		Dir: filepath.Join(v.Dir, LogDir), VolumeID: id, SegmentSize: v.Settings.SegmentSize,
@@ -106,27 +146,51 @@ func (v *Volume) load(o Options) error {
 		return addErr
 	})
 	if err != nil {
+		if addErr != nil && img.Base > 0 {
+			return fmt.Errorf("open log of %s: the log does not continue the base image at LSN %d: %w", v.Dir, img.Base, err)
+		}
 		return fmt.Errorf("open log of %s: %w", v.Dir, err)
 	}
 	v.log = lg
 	v.Recovery = rep
+	if lg.Head() < img.Base {
+		return fmt.Errorf("open %s: the log ends at LSN %d, before the base image's LSN %d: segments are missing", v.Dir, lg.Head(), img.Base)
+	}
 	if rep.CutBytes > 0 {
 		v.logf("recovery cut %d bytes of torn tail from segment %s after LSN %d (a copy is in %s)",
 			rep.CutBytes, rep.CutSegment, rep.Head, rep.CutCopy)
 	}
+	if img.Folding != 0 {
+		// A fold was cut short. Nothing below its target is offered;
+		// read-write, the fold is done again now (it is idempotent).
+		v.hist.SetFloor(img.Folding)
+		if !o.ReadOnly {
+			v.logf("a compaction to LSN %d was interrupted; finishing it", img.Folding)
+			if _, err := v.fold(img.Folding); err != nil {
+				return fmt.Errorf("finish interrupted compaction of %s: %w", v.Dir, err)
+			}
+		}
+	}
 	target := v.hist.Head()
 	if o.At != nil {
 		if target, err = v.hist.Resolve(*o.At, v.hist.Head(), v.now()); err != nil {
-			lg.Close()
 			return err
 		}
 	}
 	if v.st, err = v.hist.Build(target); err != nil {
-		lg.Close()
 		return fmt.Errorf("rebuild state of %s: %w", v.Dir, err)
 	}
 	v.lastSync = v.hist.Head()
 	if o.ReadOnly {
+		if o.At != nil {
+			what := o.Purpose
+			if what == "" {
+				what = fmt.Sprintf("view (pid %d)", os.Getpid())
+			}
+			if v.pin, err = baseimage.RegisterView(v.Dir, target, what); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	if target != v.hist.Head() {
@@ -134,7 +198,6 @@ func (v *Volume) load(o Options) error {
 		err = v.appendRewind(target)
 		v.mu.Unlock()
 		if err != nil {
-			lg.Close()
 			return err
 		}
 	}
@@ -144,7 +207,6 @@ func (v *Volume) load(o Options) error {
 	defer v.mu.Unlock()
 	for _, ino := range v.st.Orphans() {
 		if _, err := v.commit(&fsstate.Op{Type: fsstate.OpPurge, Ino: ino}, nil); err != nil {
-			lg.Close()
 			return err
 		}
 	}
@@ -159,6 +221,12 @@ func (v *Volume) Close() error {
 	if v.log != nil {
 		err = v.log.Close()
 		v.log = nil
+	}
+	if v.img != nil {
+		v.img.Close()
+	}
+	if v.pin != nil {
+		v.pin.Release()
 	}
 	if lerr := v.lock.Release(); err == nil {
 		err = lerr

@@ -1,0 +1,310 @@
+package volume
+
+import (
+	"errors"
+	"math/rand"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/rewindfs/rewindfs/backtrack"
+	"github.com/rewindfs/rewindfs/fsstate"
+	"github.com/rewindfs/rewindfs/lsn"
+	"github.com/rewindfs/rewindfs/pagelog"
+)
+
+// fakeClock is a clock tests move by hand, so that records leave the
+// window when the test says so.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type noted struct {
+	l    lsn.LSN
+	tree string
+}
+
+// compactAll runs Compact until nothing is left to do.
+func compactAll(t *testing.T, v *Volume) CompactReport {
+	t.Helper()
+	var total CompactReport
+	for i := 0; ; i++ {
+		r, err := v.Compact()
+		require.NoError(t, err)
+		if i == 0 {
+			total.FromLSN = r.FromLSN
+		}
+		total.ToLSN = r.ToLSN
+		total.SegmentsRemoved += r.SegmentsRemoved
+		total.BytesFreed += r.BytesFreed
+		if r.Done() || r.ToLSN == r.FromLSN {
+			total.LagRecords, total.HeldBy = r.LagRecords, r.HeldBy
+			return total
+		}
+	}
+}
+
+// checkWindow opens a read-only view of every noted state: those at or
+// after the volume's earliest LSN must show their tree exactly, those
+// before it must be refused. A live rewind to a state before the earliest
+// is refused too and changes nothing.
+func checkWindow(t *testing.T, v *Volume, fs pagelog.FS, notes []noted) {
+	t.Helper()
+	earliest := v.Status().EarliestLSN
+	live := dump(t, v)
+	for _, n := range notes {
+		at := lsn.Target{Kind: lsn.TargetLSN, LSN: n.l}
+		view, err := Open(v.Dir, Options{ReadOnly: true, At: &at, Logf: t.Logf, Now: v.now, FS: fs})
+		if n.l < earliest {
+			require.ErrorIs(t, err, backtrack.ErrOutsideWindow, "view at LSN %d before the earliest %d", n.l, earliest)
+			_, _, err = v.Rewind(n.l)
+			require.ErrorIs(t, err, backtrack.ErrOutsideWindow, "rewind to LSN %d before the earliest %d", n.l, earliest)
+			continue
+		}
+		require.NoError(t, err, "view at LSN %d (earliest %d)", n.l, earliest)
+		require.Equal(t, n.tree, dump(t, view), "view at LSN %d (earliest %d)", n.l, earliest)
+		require.NoError(t, view.Close())
+	}
+	require.Equal(t, live, dump(t, v), "the live tree changed")
+}
+
+// TestCompactionKeepsEveryStateInTheWindow: a random workload with
+// rewinds, a moving clock and compaction after every stretch. Compaction
+// never changes the live tree, every noted state at or after the earliest
+// LSN still rewinds exactly (also after a restart and through views),
+// older ones are refused, and whole segments are deleted.
+func TestCompactionKeepsEveryStateInTheWindow(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewSource(seed))
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	dir := filepath.Join(t.TempDir(), "vol")
+	_, err := Init(dir, InitOptions{Window: 10 * time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
+	require.NoError(t, err)
+	v, err := Open(dir, Options{Logf: t.Logf, Now: clock.Now})
+	require.NoError(t, err)
+	defer func() { v.Close() }()
+
+	w := &workload{t: t, v: v, rng: rng, dirs: []uint64{fsstate.RootIno}}
+	var notes []noted
+	removed := 0
+	for round := 0; round < 12; round++ {
+		for i := 0; i < 150; i++ {
+			clock.Add(20 * time.Millisecond)
+			w.step()
+			if rng.Intn(25) == 0 {
+				notes = append(notes, noted{v.Head(), dump(t, v)})
+			}
+		}
+		if round%4 == 3 && len(notes) > 0 {
+			// A rewind makes a new timeline; the abandoned one stays
+			// restorable while it is in the window.
+			n := notes[rng.Intn(len(notes))]
+			if _, _, err := v.Rewind(n.l); err == nil {
+				w.files, w.dirs = liveFiles(v)
+			}
+		}
+		require.NoError(t, v.Flush())
+		before := dump(t, v)
+		r := compactAll(t, v)
+		removed += r.SegmentsRemoved
+		require.Equal(t, before, dump(t, v), "compaction changed the live tree (round %d)", round)
+		require.Zero(t, r.LagRecords, "compaction left work behind")
+		checkWindow(t, v, nil, notes)
+	}
+	st := v.Status()
+	require.Greater(t, st.BaseLSN, lsn.LSN(0), "the base never moved")
+	require.Greater(t, removed, 0, "no segment was deleted")
+
+	// A restart rebuilds the same live tree and the same window.
+	live := dump(t, v)
+	require.NoError(t, v.Close())
+	v, err = Open(dir, Options{Logf: t.Logf, Now: clock.Now})
+	require.NoError(t, err)
+	require.Equal(t, live, dump(t, v))
+	require.Equal(t, st.EarliestLSN, v.Status().EarliestLSN)
+	checkWindow(t, v, nil, notes)
+
+	// Live rewinds to states in the window give them back exactly.
+	head := v.Head()
+	for _, i := range rng.Perm(len(notes)) {
+		if notes[i].l >= v.Status().EarliestLSN {
+			_, _, err := v.Rewind(notes[i].l)
+			require.NoError(t, err)
+			require.Equal(t, notes[i].tree, dump(t, v), "after a rewind to LSN %d", notes[i].l)
+		}
+	}
+	_, _, err = v.Rewind(head)
+	require.NoError(t, err)
+	require.Equal(t, live, dump(t, v))
+}
+
+// TestViewPinsCompaction: a mounted view at LSN L keeps compaction from
+// folding past L, and reads the same tree before and after a compaction
+// of the live volume.
+func TestViewPinsCompaction(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	dir := filepath.Join(t.TempDir(), "vol")
+	_, err := Init(dir, InitOptions{Window: 5 * time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
+	require.NoError(t, err)
+	v, err := Open(dir, Options{Logf: t.Logf, Now: clock.Now})
+	require.NoError(t, err)
+	defer v.Close()
+	w := &workload{t: t, v: v, rng: rand.New(rand.NewSource(7)), dirs: []uint64{fsstate.RootIno}}
+	for i := 0; i < 300; i++ {
+		clock.Add(10 * time.Millisecond)
+		w.step()
+	}
+	require.NoError(t, v.Flush())
+	pinned := noted{v.Head(), dump(t, v)}
+	at := lsn.Target{Kind: lsn.TargetLSN, LSN: pinned.l}
+	view, err := Open(dir, Options{ReadOnly: true, At: &at, Logf: t.Logf, Purpose: "view at /mnt/test", Now: clock.Now})
+	require.NoError(t, err)
+	for i := 0; i < 600; i++ {
+		clock.Add(50 * time.Millisecond)
+		w.step()
+	}
+	require.NoError(t, v.Flush())
+	r := compactAll(t, v)
+	require.LessOrEqual(t, r.ToLSN, pinned.l, "compaction folded past a mounted view")
+	require.Contains(t, r.HeldBy, "view at /mnt/test")
+	require.Contains(t, v.Status().Warnings[0], "view at /mnt/test")
+	require.Equal(t, pinned.tree, dump(t, view), "the view changed under compaction")
+	require.NoError(t, view.Close())
+
+	// Once the view is gone, compaction moves on.
+	r = compactAll(t, v)
+	require.Greater(t, r.ToLSN, pinned.l)
+	_, _, err = v.Rewind(pinned.l)
+	require.ErrorIs(t, err, backtrack.ErrOutsideWindow)
+}
+
+// TestCompactionCrashAtEveryStep stops the machine at every changing file
+// system call of a compaction (all later calls fail, then everything not
+// synced is lost), reopens, and checks that the live tree is the same and
+// every state the reopened volume offers rebuilds exactly.
+func TestCompactionCrashAtEveryStep(t *testing.T) {
+	for k := 0; ; k++ {
+		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		dir := filepath.Join(t.TempDir(), "vol")
+		_, err := Init(dir, InitOptions{Window: 2 * time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
+		require.NoError(t, err)
+		mem := pagelog.NewMemFS()
+		efs := pagelog.NewErrorFS(mem)
+		v, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now, FS: efs})
+		require.NoError(t, err)
+		w := &workload{t: t, v: v, rng: rand.New(rand.NewSource(11)), dirs: []uint64{fsstate.RootIno}}
+		var notes []noted
+		for i := 0; i < 400; i++ {
+			clock.Add(15 * time.Millisecond)
+			w.step()
+			if i%40 == 39 {
+				notes = append(notes, noted{v.Head(), dump(t, v)})
+			}
+		}
+		require.NoError(t, v.Flush())
+		live := dump(t, v)
+		efs.Inject(pagelog.Fault{Op: pagelog.OpAny, Nth: k, Err: syscall.EIO, Crash: true})
+		_, cerr := v.Compact()
+		fired := efs.Fired()
+		if !fired {
+			require.NoError(t, cerr)
+		}
+		// The process dies here: no Close. Then the machine loses what
+		// was not synced.
+		v.lock.Release()
+		mem.Crash()
+
+		v2, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now, FS: pagelog.NewErrorFS(mem)})
+		require.NoError(t, err, "reopen after a crash at changing call %d of compaction", k)
+		require.Equal(t, live, dump(t, v2), "live tree after a crash at call %d", k)
+		checkWindow(t, v2, mem, notes)
+		// And compaction can finish afterwards.
+		_, err = v2.Compact()
+		require.NoError(t, err)
+		require.Equal(t, live, dump(t, v2))
+		require.NoError(t, v2.Close())
+		if !fired {
+			require.Greater(t, k, 5, "compaction made suspiciously few changing calls")
+			t.Logf("compaction made %d changing calls; crashed at each", k)
+			return
+		}
+	}
+}
+
+var _ = errors.Is
+
+// TestResetToMarkKeepsTheLogBounded is the test-database use case: mark a
+// state, then for a long time run a "test" and rewind to the mark after
+// it. Every reset is a rewind back to the mark, so the whole window is
+// built on the mark's state; compaction must still drop the runs between
+// resets once they leave the window, and the mark must stay a target.
+func TestResetToMarkKeepsTheLogBounded(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	dir := filepath.Join(t.TempDir(), "vol")
+	_, err := Init(dir, InitOptions{Window: 3 * time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
+	require.NoError(t, err)
+	v, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now})
+	require.NoError(t, err)
+	defer func() { v.Close() }()
+	w := &workload{t: t, v: v, rng: rand.New(rand.NewSource(5)), dirs: []uint64{fsstate.RootIno}}
+	for i := 0; i < 100; i++ {
+		w.step()
+	}
+	_, err = v.Mark("clean", false)
+	require.NoError(t, err)
+	clean := dump(t, v)
+	files, dirs := liveFiles(v)
+	var peak, last int64
+	for run := 0; run < 60; run++ {
+		w.files, w.dirs = append([]uint64(nil), files...), append([]uint64(nil), dirs...)
+		for i := 0; i < 60; i++ {
+			clock.Add(10 * time.Millisecond)
+			w.step()
+		}
+		l, err := v.Resolve(lsn.Target{Kind: lsn.TargetMark, Mark: "clean"})
+		require.NoError(t, err)
+		_, _, err = v.Rewind(l)
+		require.NoError(t, err)
+		require.Equal(t, clean, dump(t, v), "reset %d", run)
+		require.NoError(t, v.Flush())
+		compactAll(t, v)
+		last = v.Status().LogBytes
+		if run == 20 {
+			peak = last
+		}
+	}
+	require.Greater(t, v.Status().BaseLSN, lsn.LSN(0))
+	require.Less(t, last, 2*peak, "the log keeps growing while the volume is reset to one mark")
+	// After all that, the mark still works, also after a restart.
+	require.NoError(t, v.Close())
+	v, err = Open(dir, Options{Logf: t.Logf, Now: clock.Now})
+	require.NoError(t, err)
+	w.v = v
+	w.files, w.dirs = liveFiles(v)
+	for i := 0; i < 30; i++ {
+		w.step()
+	}
+	l, err := v.Resolve(lsn.Target{Kind: lsn.TargetMark, Mark: "clean"})
+	require.NoError(t, err)
+	_, _, err = v.Rewind(l)
+	require.NoError(t, err)
+	require.Equal(t, clean, dump(t, v))
+}
