@@ -288,6 +288,11 @@ func (h *History) Add(l lsn.LSN, t int64, typ pagelog.Type, meta []byte, data pa
 		if err != nil {
 			return err
 		}
+		if op.Unmark {
+			delete(h.marks, op.Name)
+			delete(h.kept, op.Name)
+			return nil
+		}
 		h.marks[op.Name] = h.markTarget(l)
 		if op.Keep {
 			h.kept[op.Name] = true

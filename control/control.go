@@ -29,11 +29,13 @@ const SocketFile = "control.sock"
 
 // Request is what a client asks.
 type Request struct {
-	Op     string `json:"op"` // status, rewind, mark, sync, unmount
+	Op     string `json:"op"` // status, rewind, mark, sync, unmount, diff
 	Target string `json:"target,omitempty"`
+	From   string `json:"from,omitempty"` // diff: the state compared against Target
 	DryRun bool   `json:"dry_run,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Keep   bool   `json:"keep,omitempty"`
+	Delete bool   `json:"delete,omitempty"` // mark: delete the mark Name
 }
 
 // Response is the daemon's answer. Error is one line meant for a person.

@@ -24,7 +24,7 @@ package fsstate
 //	OpSync      (empty) an application's fsync/fdatasync completed here
 //	OpRewind    target u64                        state(this) = state(target)
 //	OpPurge     ino u64                           an unlinked inode's last user left
-//	OpMark      keep u8 | name str                a name for the sync point before it
+//	OpMark      keep u8 | name str                a name for the sync point before it (keep 2: delete the name)
 //
 // These constants are part of the on-disk format and must not be changed.
 
@@ -100,6 +100,7 @@ type Op struct {
 	Value     []byte // xattr value
 	RewindTo  uint64
 	Keep      bool // OpMark
+	Unmark    bool // OpMark: the record deletes the mark Name
 }
 
 // OpName is the name `log` prints for a record type.
@@ -201,7 +202,10 @@ func (op *Op) AppendMeta(buf []byte) []byte {
 		buf = le.AppendUint64(buf, op.Ino)
 	case OpMark:
 		k := byte(0)
-		if op.Keep {
+		switch {
+		case op.Unmark:
+			k = 2
+		case op.Keep:
 			k = 1
 		}
 		buf = append(buf, k)
@@ -274,7 +278,8 @@ func DecodeMeta(t pagelog.Type, meta []byte) (Op, error) {
 	case OpPurge:
 		op.Ino = d.u64()
 	case OpMark:
-		op.Keep = d.u8() == 1
+		k := d.u8()
+		op.Keep, op.Unmark = k == 1, k == 2
 		op.Name = d.str()
 	default:
 		return op, fmt.Errorf("%w: unknown record type %d", ErrBadMeta, t)

@@ -175,7 +175,7 @@ func TestViewPinsCompaction(t *testing.T) {
 	require.NoError(t, v.Flush())
 	pinned := noted{v.Head(), dump(t, v)}
 	at := lsn.Target{Kind: lsn.TargetLSN, LSN: pinned.l}
-	view, err := Open(dir, Options{ReadOnly: true, At: &at, Logf: t.Logf, Purpose: "view at /mnt/test", Now: clock.Now})
+	view, err := Open(dir, Options{ReadOnly: true, At: &at, Logf: t.Logf, Purpose: "mounted at /mnt/test", Now: clock.Now})
 	require.NoError(t, err)
 	for i := 0; i < 600; i++ {
 		clock.Add(50 * time.Millisecond)
@@ -184,8 +184,8 @@ func TestViewPinsCompaction(t *testing.T) {
 	require.NoError(t, v.Flush())
 	r := compactAll(t, v)
 	require.LessOrEqual(t, r.ToLSN, pinned.l, "compaction folded past a mounted view")
-	require.Contains(t, r.HeldBy, "view at /mnt/test")
-	require.Contains(t, v.Status().Warnings[0], "view at /mnt/test")
+	require.Contains(t, r.HeldBy, "read-only view mounted at /mnt/test")
+	require.Contains(t, v.Status().Warnings[0], "read-only view mounted at /mnt/test")
 	require.Equal(t, pinned.tree, dump(t, view), "the view changed under compaction")
 	require.NoError(t, view.Close())
 
@@ -307,4 +307,43 @@ func TestResetToMarkKeepsTheLogBounded(t *testing.T) {
 	_, _, err = v.Rewind(l)
 	require.NoError(t, err)
 	require.Equal(t, clean, dump(t, v))
+}
+
+// TestKeptMarkHoldsCompaction: a mark made with keep stays restorable
+// after it leaves the window; deleting it lets compaction move on.
+func TestKeptMarkHoldsCompaction(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	dir := filepath.Join(t.TempDir(), "vol")
+	_, err := Init(dir, InitOptions{Window: 2 * time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
+	require.NoError(t, err)
+	v, err := Open(dir, Options{Logf: t.Logf, Now: clock.Now})
+	require.NoError(t, err)
+	defer v.Close()
+	w := &workload{t: t, v: v, rng: rand.New(rand.NewSource(9)), dirs: []uint64{fsstate.RootIno}}
+	for i := 0; i < 200; i++ {
+		clock.Add(10 * time.Millisecond)
+		w.step()
+	}
+	l, err := v.Mark("golden", true)
+	require.NoError(t, err)
+	golden := dump(t, v)
+	for i := 0; i < 500; i++ {
+		clock.Add(20 * time.Millisecond)
+		w.step()
+	}
+	require.NoError(t, v.Flush())
+	r := compactAll(t, v)
+	require.LessOrEqual(t, r.ToLSN, l)
+	require.Contains(t, r.HeldBy, `kept mark "golden"`)
+	view, err := Open(dir, Options{ReadOnly: true, At: &lsn.Target{Kind: lsn.TargetMark, Mark: "golden"}, Logf: t.Logf, Now: clock.Now})
+	require.NoError(t, err)
+	require.Equal(t, golden, dump(t, view))
+	require.NoError(t, view.Close())
+
+	require.NoError(t, v.Unmark("golden"))
+	require.Error(t, v.Unmark("golden"), "a deleted mark cannot be deleted again")
+	r = compactAll(t, v)
+	require.Greater(t, r.ToLSN, l, "compaction still held after the kept mark was deleted")
+	_, err = v.Resolve(lsn.Target{Kind: lsn.TargetMark, Mark: "golden"})
+	require.ErrorIs(t, err, backtrack.ErrUnknownMark)
 }

@@ -1,7 +1,10 @@
 package volume
 
 import (
+	"fmt"
 	"syscall"
+
+	"github.com/rewindfs/rewindfs/backtrack"
 
 	"github.com/rewindfs/rewindfs/fsstate"
 	"github.com/rewindfs/rewindfs/lsn"
@@ -317,4 +320,22 @@ func (v *Volume) Mark(name string, keep bool) (lsn.LSN, error) {
 		return 0, syscall.EIO
 	}
 	return v.hist.Marks()[name], nil
+}
+
+// Unmark deletes a mark: its name is no longer a target, and if it was
+// kept, compaction is no longer held at it.
+func (v *Volume) Unmark(name string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.hist.Marks()[name]; !ok {
+		return fmt.Errorf("%w: %q", backtrack.ErrUnknownMark, name)
+	}
+	l, err := v.commit(&fsstate.Op{Type: fsstate.OpMark, Name: name, Unmark: true}, nil)
+	if err != nil {
+		return err
+	}
+	if err := v.log.Sync(l); err != nil {
+		return syscall.EIO
+	}
+	return nil
 }

@@ -125,13 +125,11 @@ func (v *Volume) Status() Status {
 	}
 	s.MaxLogBytes = v.policy.MaxLogBytes
 	s.Warnings = []string{}
-	if !v.readOnly {
-		r := v.retentionLocked()
-		s.CompactionLag = r.Plan.Lag()
-		s.CompactionLagSeconds = r.LagSeconds
-		s.CompactionHeldBy = r.Plan.HeldBy
-		s.Warnings = append(s.Warnings, r.Warnings...)
-	}
+	r := v.retentionLocked()
+	s.CompactionLag = r.Plan.Lag()
+	s.CompactionLagSeconds = r.LagSeconds
+	s.CompactionHeldBy = r.Plan.HeldBy
+	s.Warnings = append(s.Warnings, r.Warnings...)
 	for _, l := range v.hist.Rewinds() {
 		e, _ := v.hist.Entry(l)
 		if op, err := fsstate.DecodeMeta(e.Type, e.Meta); err == nil {

@@ -183,9 +183,9 @@ func (v *Volume) load(o Options) (err error) {
 	v.lastSync = v.hist.Head()
 	if o.ReadOnly {
 		if o.At != nil {
-			what := o.Purpose
-			if what == "" {
-				what = fmt.Sprintf("view (pid %d)", os.Getpid())
+			what := fmt.Sprintf("the read-only view of pid %d", os.Getpid())
+			if o.Purpose != "" {
+				what = "the read-only view " + o.Purpose
 			}
 			if v.pin, err = baseimage.RegisterView(v.Dir, target, what); err != nil {
 				return err
