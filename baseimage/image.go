@@ -72,8 +72,8 @@ type Image struct {
 	State     *fsstate.State
 	Marks     []Mark
 	Aliases   []lsn.LSN // LSNs below Base whose state is state(Base) (see backtrack.History.AliasesFor)
-	Folding   lsn.LSN // the target of a fold that has begun and not committed; 0 if none
-	stateName string  // file name of the state file, "" before the first fold
+	Folding   lsn.LSN   // the target of a fold that has begun and not committed; 0 if none
+	stateName string    // file name of the state file, "" before the first fold
 
 	mu    sync.Mutex
 	files map[uint64]*pageFile

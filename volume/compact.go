@@ -133,6 +133,10 @@ func (v *Volume) Compact() (CompactReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	if plan.Capped && rep.ToLSN > rep.FromLSN {
+		v.logf("WINDOW ALERT: the byte cap (max_log_bytes %d) dropped records newer than the window of %s; the window held is now %s",
+			v.policy.MaxLogBytes, v.policy.Window, time.Duration(v.now().UnixNano()-v.img.BaseTime).Round(time.Second))
+	}
 	if rep.ToLSN > rep.FromLSN || n > 0 {
 		v.logf("compaction: base LSN %d -> %d, %d page files written (%d pages), %d segments removed (%d bytes), %d records behind",
 			rep.FromLSN, rep.ToLSN, rep.FilesWritten, rep.PagesCopied, n, freed, rep.LagRecords)
@@ -228,10 +232,10 @@ func (v *Volume) retentionLocked() Retention {
 		}
 		r.LagSeconds = time.Duration(goalTime - v.hist.BaseTime()).Seconds()
 	}
-	if r.Plan.Capped {
+	if v.policy.MaxLogBytes > 0 && v.hist.Base() > 0 && v.hist.BaseTime() > v.now().Add(-v.policy.Window).UnixNano() {
 		r.Warnings = append(r.Warnings, fmt.Sprintf(
-			"the log's byte cap (max_log_bytes %d) keeps less than the configured window of %s: records newer than the window are being dropped; raise the cap or shorten the window",
-			v.policy.MaxLogBytes, v.policy.Window))
+			"the log's byte cap (max_log_bytes %d) holds %s of history, less than the configured window of %s; raise the cap or shorten the window",
+			v.policy.MaxLogBytes, r.ActualSpan.Round(time.Second), v.policy.Window))
 	}
 	if r.Plan.HeldBy != "" {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("compaction is held back by %s: the log keeps history older than the window until it goes", r.Plan.HeldBy))

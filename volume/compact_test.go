@@ -1,7 +1,6 @@
 package volume
 
 import (
-	"errors"
 	"math/rand"
 	"path/filepath"
 	"sync"
@@ -249,7 +248,6 @@ func TestCompactionCrashAtEveryStep(t *testing.T) {
 	}
 }
 
-var _ = errors.Is
 
 // TestResetToMarkKeepsTheLogBounded is the test-database use case: mark a
 // state, then for a long time run a "test" and rewind to the mark after
@@ -346,4 +344,98 @@ func TestKeptMarkHoldsCompaction(t *testing.T) {
 	require.Greater(t, r.ToLSN, l, "compaction still held after the kept mark was deleted")
 	_, err = v.Resolve(lsn.Target{Kind: lsn.TargetMark, Mark: "golden"})
 	require.ErrorIs(t, err, backtrack.ErrUnknownMark)
+}
+
+// TestCompactionWhileWritingAndReading runs compaction in a loop while
+// another goroutine writes and reads a file; every read must return what
+// was last written there. Run with -race.
+func TestCompactionWhileWritingAndReading(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	dir := filepath.Join(t.TempDir(), "vol")
+	_, err := Init(dir, InitOptions{Window: time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
+	require.NoError(t, err)
+	v, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now})
+	require.NoError(t, err)
+	defer v.Close()
+	a, err := v.Create(fsstate.RootIno, "f", syscall.S_IFREG|0o644, 0, 0, 0, false)
+	require.NoError(t, err)
+	const pages = 64
+	ps := v.PageSize()
+	want := make([][]byte, pages)
+	for p := range want {
+		want[p] = make([]byte, ps)
+		_, err := v.Write(a.Ino, int64(p*ps), want[p])
+		require.NoError(t, err)
+	}
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		var err error
+		for err == nil {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if err = v.Flush(); err == nil {
+				_, err = v.Compact()
+			}
+		}
+		done <- err
+	}()
+	rng := rand.New(rand.NewSource(1))
+	got := make([]byte, ps)
+	for i := 0; i < 3000; i++ {
+		clock.Add(5 * time.Millisecond)
+		p := rng.Intn(pages)
+		if rng.Intn(2) == 0 {
+			b := make([]byte, ps)
+			rng.Read(b)
+			_, err := v.Write(a.Ino, int64(p*ps), b)
+			require.NoError(t, err)
+			want[p] = b
+		}
+		n, err := v.Read(a.Ino, int64(p*ps), got)
+		require.NoError(t, err)
+		require.Equal(t, ps, n)
+		require.Equal(t, want[p], got, "page %d at step %d", p, i)
+	}
+	close(stop)
+	require.NoError(t, <-done)
+	require.Greater(t, v.Status().BaseLSN, lsn.LSN(0))
+}
+
+// TestByteCapShortensTheWindow: a cap smaller than the window needs makes
+// compaction drop records still inside the window; status says so, the
+// log stays near the cap, and writes never fail because of it.
+func TestByteCapShortensTheWindow(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	dir := filepath.Join(t.TempDir(), "vol")
+	const capBytes = 512 << 10
+	_, err := Init(dir, InitOptions{Window: time.Hour, MaxLogBytes: capBytes, SegmentSize: 1 << 16, Now: clock.Now()})
+	require.NoError(t, err)
+	v, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now})
+	require.NoError(t, err)
+	defer v.Close()
+	w := &workload{t: t, v: v, rng: rand.New(rand.NewSource(4)), dirs: []uint64{fsstate.RootIno}}
+	var notes []noted
+	for i := 0; i < 3000; i++ {
+		clock.Add(10 * time.Millisecond)
+		w.step() // require.NoError inside: no write fails
+		if i%300 == 299 {
+			require.NoError(t, v.Flush())
+			compactAll(t, v)
+			notes = append(notes, noted{v.Head(), dump(t, v)})
+		}
+	}
+	st := v.Status()
+	require.Greater(t, st.EarliestLSN, lsn.LSN(1), "the cap did not move the window")
+	require.LessOrEqual(t, st.LogBytes, int64(capBytes+(1<<16)), "the log outgrew its cap by more than a segment")
+	require.NotEmpty(t, st.Warnings)
+	require.Contains(t, st.Warnings[0], "byte cap")
+	held, err := time.ParseDuration(st.WindowActual)
+	require.NoError(t, err)
+	require.Less(t, held, time.Hour)
+	checkWindow(t, v, nil, notes)
 }
