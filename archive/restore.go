@@ -1,0 +1,314 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/rewindfs/rewindfs/lsn"
+	"github.com/rewindfs/rewindfs/pagelog"
+	"github.com/rewindfs/rewindfs/volume"
+)
+
+// RestoreOptions say what to restore where.
+type RestoreOptions struct {
+	// Dir is the new volume. It must not exist, or be an empty directory;
+	// its parent must exist. Nothing appears at Dir unless the restore
+	// succeeds: the volume is built in a hidden sibling directory and
+	// renamed into place at the end.
+	Dir string
+	// At is the state to restore; nil means the newest archived one.
+	//
+	// An LSN restores the segments through the one holding it; a time (or
+	// a duration ago) those through the last one that starts at or before
+	// it, which is the state the volume had at that time. If the target is
+	// not the last record restored, the new volume is then rewound to it
+	// (an offline rewind: a rewind record is appended, and the records
+	// after the target stay in the log as an abandoned timeline). A mark
+	// needs the records to be found: every segment is restored, then the
+	// volume is rewound to the mark.
+	At *lsn.Target
+	// Now is the clock for duration targets; nil means time.Now.
+	Now func() time.Time
+	// Started, when set, is called once the manifest is read, with the
+	// number of bytes to download; Progress then with each chunk.
+	Started  func(total int64)
+	Progress func(n int)
+}
+
+// RestoreReport says what Restore did.
+type RestoreReport struct {
+	Archive   string    `json:"archive"`
+	Volume    string    `json:"volume"`
+	VolumeID  string    `json:"volume_id"`
+	Manifest  uint64    `json:"manifest"`
+	Segments  int       `json:"segments"`
+	Bytes     int64     `json:"bytes"`
+	FirstLSN  lsn.LSN   `json:"first_lsn"`
+	LastLSN   lsn.LSN   `json:"last_lsn"`
+	Target    lsn.LSN   `json:"target_lsn"`
+	TargetAt  time.Time `json:"target_time"`
+	RewindLSN lsn.LSN   `json:"rewind_lsn,omitempty"` // the rewind record, if the volume was rewound to the target
+	Seconds   float64   `json:"seconds"`
+}
+
+// Restore makes a new volume from the archive in b: the chain of segments
+// from the newest manifest (through the target, if any), each checked
+// against the manifest's size and CRC-32C while it downloads, then every
+// record checked (pagelog.Verify) and the state rebuilt. A gap in the
+// chain is ErrGap and a bad object ErrChecksum, both naming the object;
+// nothing is left at Dir after a failure.
+func Restore(ctx context.Context, b Bucket, o RestoreOptions) (RestoreReport, error) {
+	began := time.Now()
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	rep := RestoreReport{Archive: b.String()}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return rep, err
+	}
+	rep.Volume = dir
+	if err := checkDestination(dir); err != nil {
+		return rep, err
+	}
+
+	m, _, err := Latest(ctx, b, 0)
+	if err != nil {
+		return rep, err
+	}
+	rep.Manifest, rep.VolumeID = m.Seq, m.VolumeID
+	chain, err := m.Chain()
+	if err != nil {
+		return rep, err
+	}
+	if len(chain) == 0 {
+		return rep, fmt.Errorf("%w: manifest %d of %s names no segment", ErrNoArchive, m.Seq, b)
+	}
+	segs, err := selectSegments(chain, o.At, o.Now())
+	if err != nil {
+		return rep, fmt.Errorf("%s: %w", b, err)
+	}
+	for _, s := range segs {
+		rep.Bytes += s.Size
+	}
+	rep.Segments, rep.FirstLSN, rep.LastLSN = len(segs), segs[0].FirstLSN, segs[len(segs)-1].LastLSN
+
+	// Build the volume beside its final place, so that a failure leaves
+	// nothing at dir and the final rename is atomic.
+	tmp := filepath.Join(filepath.Dir(dir), fmt.Sprintf(".%s.restoring-%d", filepath.Base(dir), os.Getpid()))
+	if err := os.RemoveAll(tmp); err != nil {
+		return rep, err
+	}
+	if err := os.MkdirAll(filepath.Join(tmp, volume.LogDir), 0o700); err != nil {
+		return rep, fmt.Errorf("restore: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = os.RemoveAll(tmp)
+		}
+	}()
+
+	if o.Started != nil {
+		o.Started(rep.Bytes)
+	}
+	logDir := filepath.Join(tmp, volume.LogDir)
+	for _, s := range segs {
+		if err := download(ctx, b, m.Seq, s, filepath.Join(logDir, segmentFileName(s.FirstLSN)), o.Progress); err != nil {
+			return rep, err
+		}
+	}
+	if err := syncDir(logDir); err != nil {
+		return rep, err
+	}
+	vr, err := pagelog.Verify(logDir, nil)
+	if err != nil {
+		return rep, fmt.Errorf("restore from %s: the segments' records do not check out: %w", b, err)
+	}
+	if vr.First != rep.FirstLSN || vr.Head != rep.LastLSN || vr.TornBytes > 0 {
+		return rep, fmt.Errorf("%w: restore from %s: the segments hold LSNs %d..%d (%d bytes of torn tail), manifest %d says %d..%d",
+			ErrChecksum, b, vr.First, vr.Head, vr.TornBytes, m.Seq, rep.FirstLSN, rep.LastLSN)
+	}
+
+	settings := *m.Settings
+	settings.Archive, settings.ArchiveEndpoint, settings.ArchiveCredentialsFile = "", "", ""
+	if err := volume.CreateWith(tmp, &settings); err != nil {
+		return rep, fmt.Errorf("restore: %w", err)
+	}
+	if err := settle(tmp, o, &rep); err != nil {
+		return rep, err
+	}
+
+	// rename(2) itself, not os.Rename, which refuses to replace an
+	// existing (empty) directory.
+	if err := syscall.Rename(tmp, dir); err != nil {
+		return rep, fmt.Errorf("restore: move the restored volume to %s: %w", dir, err)
+	}
+	done = true
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return rep, err
+	}
+	rep.Seconds = time.Since(began).Seconds()
+	return rep, nil
+}
+
+// checkDestination refuses a destination that exists and is not an empty
+// directory, or whose parent does not exist.
+func checkDestination(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if _, err := os.Stat(filepath.Dir(dir)); err != nil {
+			return fmt.Errorf("restore: the parent of %s: %w", dir, err)
+		}
+		return nil
+	case err != nil:
+		return err
+	case !st.IsDir():
+		return fmt.Errorf("%w: %s is not a directory", ErrNotEmpty, dir)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	if len(ents) > 0 {
+		return fmt.Errorf("%w: %s holds %q; restore into a new or empty directory", ErrNotEmpty, dir, ents[0].Name())
+	}
+	return nil
+}
+
+// selectSegments returns the prefix of chain that holds the target.
+func selectSegments(chain []Object, at *lsn.Target, now time.Time) ([]Object, error) {
+	first, last := chain[0], chain[len(chain)-1]
+	holds := fmt.Sprintf("the archive holds LSN %d (%s) to LSN %d (%s)",
+		first.FirstLSN, first.FirstTime.Format(time.RFC3339Nano), last.LastLSN, last.LastTime.Format(time.RFC3339Nano))
+	if at == nil || at.Kind == lsn.TargetMark {
+		return chain, nil
+	}
+	switch at.Kind {
+	case lsn.TargetLSN:
+		if at.LSN < first.FirstLSN || at.LSN > last.LastLSN {
+			return nil, fmt.Errorf("%w: LSN %d: %s", ErrTarget, at.LSN, holds)
+		}
+		for i, o := range chain {
+			if o.LastLSN >= at.LSN {
+				return chain[:i+1], nil
+			}
+		}
+	case lsn.TargetTime, lsn.TargetAgo:
+		t := at.Time
+		if at.Kind == lsn.TargetAgo {
+			t = now.Add(-at.Ago)
+		}
+		if t.Before(first.FirstTime) {
+			return nil, fmt.Errorf("%w: %s is before the first archived record; %s", ErrTarget, t.UTC().Format(time.RFC3339Nano), holds)
+		}
+		if t.After(last.LastTime) {
+			return nil, fmt.Errorf("%w: %s is after the last archived record, and what the volume wrote after that is not archived; %s (give --at %d for the newest archived state)",
+				ErrTarget, t.UTC().Format(time.RFC3339Nano), holds, last.LastLSN)
+		}
+		n := 0
+		for n < len(chain) && !chain[n].FirstTime.After(t) {
+			n++
+		}
+		return chain[:n], nil
+	}
+	return nil, fmt.Errorf("%w: target %q", ErrTarget, at.Text)
+}
+
+// download copies one object to path, checking its size and CRC-32C
+// against the manifest (and its own metadata) on the way.
+func download(ctx context.Context, b Bucket, seq uint64, o Object, path string, progress func(int)) error {
+	where := b.String() + "/" + o.Key
+	rc, info, err := b.Get(ctx, o.Key)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%w: %s is named by manifest %d but does not exist", ErrNotFound, where, seq)
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if info.Size != o.Size {
+		return fmt.Errorf("%w: %s is %d bytes, manifest %d says %d", ErrChecksum, where, info.Size, seq, o.Size)
+	}
+	if c := info.Meta[metaCRC32C]; c != "" && c != o.CRC32C {
+		return fmt.Errorf("%w: %s: its metadata says crc32c %s, manifest %d says %s", ErrChecksum, where, c, seq, o.CRC32C)
+	}
+	f, err := os.OpenFile(path+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	defer f.Close()
+	h := crc32.New(crcTable)
+	var w io.Writer = io.MultiWriter(f, h)
+	if progress != nil {
+		w = io.MultiWriter(w, progressWriter(progress))
+	}
+	n, err := io.Copy(w, io.LimitReader(rc, o.Size+1))
+	if err != nil {
+		return fmt.Errorf("restore: download %s: %w", where, err)
+	}
+	if n != o.Size {
+		return fmt.Errorf("%w: %s: downloaded %d bytes, manifest %d says %d", ErrChecksum, where, n, seq, o.Size)
+	}
+	if got := formatCRC(h.Sum32()); got != o.CRC32C {
+		return fmt.Errorf("%w: %s: the downloaded bytes have crc32c %s, manifest %d says %s", ErrChecksum, where, got, seq, o.CRC32C)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+type progressWriter func(int)
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	p(len(b))
+	return len(b), nil
+}
+
+// settle opens the restored volume: read-only to check that its state
+// rebuilds, or read-write to rewind it to the target.
+func settle(dir string, o RestoreOptions, rep *RestoreReport) error {
+	quiet := func(string, ...any) {}
+	if o.At == nil {
+		v, err := volume.Open(dir, volume.Options{ReadOnly: true, Logf: quiet})
+		if err != nil {
+			return fmt.Errorf("restore: the restored volume does not open: %w", err)
+		}
+		rep.Target = v.Head()
+		rep.TargetAt = v.Status().HeadTime
+		return v.Close()
+	}
+	v, err := volume.Open(dir, volume.Options{Purpose: "restore", Now: o.Now, Logf: quiet})
+	if err != nil {
+		return fmt.Errorf("restore: the restored volume does not open: %w", err)
+	}
+	target, err := v.Resolve(*o.At)
+	if err != nil {
+		v.Close()
+		return fmt.Errorf("restore --at %s: %w", o.At.Text, err)
+	}
+	rep.Target = target
+	if target == v.Head() {
+		rep.TargetAt = v.Status().HeadTime
+	} else {
+		plan, _, err := v.Rewind(target)
+		if err != nil {
+			v.Close()
+			return fmt.Errorf("restore: rewind to LSN %d: %w", target, err)
+		}
+		rep.RewindLSN, rep.TargetAt = plan.RewindLSN, plan.ToTime
+	}
+	return v.Close()
+}

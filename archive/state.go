@@ -1,0 +1,84 @@
+package archive
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/rewindfs/rewindfs/lsn"
+)
+
+// StateFile is the name, in the volume directory, of the uploader's record
+// of the newest manifest it wrote. Part of the volume layout.
+const StateFile = "archive.json"
+
+// State is what StateFile holds. It is written after each manifest, so it
+// is never ahead of the archive: ArchivedThrough here is at or below what
+// the archive has confirmed, which is the safe side for compaction.
+type State struct {
+	URL             string       `json:"url"`
+	Manifest        *ManifestRef `json:"manifest,omitempty"`
+	ArchivedThrough lsn.LSN      `json:"archived_through"`
+}
+
+// ReadState reads the volume's archive state; a volume that has never
+// archived anything has none (the zero State, no error).
+func ReadState(volumeDir string) (State, error) {
+	var s State
+	b, err := os.ReadFile(filepath.Join(volumeDir, StateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return s, fmt.Errorf("archive: read %s: %w", StateFile, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return State{}, fmt.Errorf("archive: %s: %w", filepath.Join(volumeDir, StateFile), err)
+	}
+	return s, nil
+}
+
+// writeState replaces the state file atomically: temporary file, fsync,
+// rename, fsync of the directory.
+func writeState(volumeDir string, s State) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	path := filepath.Join(volumeDir, StateFile)
+	if err := writeFileSync(path+".tmp", b); err != nil {
+		return fmt.Errorf("archive: write %s: %w", StateFile, err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return fmt.Errorf("archive: write %s: %w", StateFile, err)
+	}
+	return syncDir(volumeDir)
+}
+
+func writeFileSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
