@@ -62,6 +62,7 @@ type daemon struct {
 	sock   string
 	// rewindMu keeps rewinds (and unmount) one at a time.
 	rewindMu sync.Mutex
+	arch     *archiver // nil without an archive (archive.go)
 }
 
 func start(cfg Config) (*daemon, error) {
@@ -79,6 +80,9 @@ func start(cfg Config) (*daemon, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("mount point %s is not a directory", mnt)
 	}
+	if err := checkMountpoint(cfg.Volume, mnt); err != nil {
+		return nil, err
+	}
 	var at *lsn.Target
 	if cfg.At != "" {
 		t, err := lsn.ParseTarget(cfg.At, time.Now())
@@ -89,7 +93,7 @@ func start(cfg Config) (*daemon, error) {
 	}
 	began := time.Now()
 	v, err := volume.Open(cfg.Volume, volume.Options{
-		ReadOnly: cfg.ReadOnly, At: at, Purpose: "mounted at " + mnt, Logf: log.Printf,
+		ReadOnly: cfg.ReadOnly, At: at, Purpose: "mounted at " + mnt, Logf: log.Printf, FS: crashFS(),
 	})
 	if err != nil {
 		return nil, err
@@ -98,6 +102,10 @@ func start(cfg Config) (*daemon, error) {
 	log.Printf("opened %s in %s: %d records in %d segment(s), head LSN %d, %d bytes cut from a torn tail",
 		v.Dir, time.Since(began).Round(time.Millisecond), r.Records, r.Segments, r.Head, r.CutBytes)
 	d := &daemon{v: v, mnt: mnt}
+	if err := d.prepareArchive(); err != nil {
+		v.Close()
+		return nil, err
+	}
 	d.fs = fusefs.New(v, log.Printf)
 	name := v.Dir
 	if cfg.ReadOnly {
@@ -145,9 +153,18 @@ func (d *daemon) wait() error {
 	stopFlush := make(chan struct{})
 	flushed := make(chan struct{})
 	go d.flushEvery(time.Second, stopFlush, flushed)
+	compacted := make(chan struct{})
+	if d.v.ReadOnly() {
+		close(compacted)
+	} else {
+		go d.compactEvery(time.Second, stopFlush, compacted)
+	}
+	d.runArchive()
 	d.server.Wait()
 	close(stopFlush)
 	<-flushed
+	<-compacted
+	d.stopArchive()
 	signal.Stop(sigs)
 	if d.ctl != nil {
 		d.ctl.Close()

@@ -21,6 +21,7 @@ func (d *daemon) handle(req control.Request) (any, error) {
 	case "status":
 		s := d.v.Status()
 		s.Mounted, s.Mountpoint, s.PID = true, d.mnt, os.Getpid()
+		d.archiveStatus(&s)
 		return s, nil
 	case "sync":
 		return nil, d.v.Sync()
@@ -31,7 +32,22 @@ func (d *daemon) handle(req control.Request) (any, error) {
 		return nil, nil
 	case "rewind":
 		return d.rewind(req)
+	case "compact":
+		return compactNow(d.v, 10*time.Minute)
+	case "reload":
+		st, err := volume.ReadSettings(d.v.Dir)
+		if err != nil {
+			return nil, err
+		}
+		d.v.SetPolicy(st)
+		log.Printf("retention changed: window %s, max log bytes %d", st.Window, st.MaxLogBytes)
+		return nil, nil
+	case "diff":
+		return d.diff(req)
 	case "mark":
+		if req.Delete {
+			return nil, d.v.Unmark(req.Name)
+		}
 		if err := lsn.ValidMarkName(req.Name); err != nil {
 			return nil, err
 		}

@@ -34,7 +34,8 @@ func newApp() *cli.App {
 			"inside the volume's window, live or unmounted, and rewinds never destroy history.",
 		Commands: []*cli.Command{
 			initCommand(), mountCommand(), unmountCommand(), statusCommand(), logCommand(),
-			rewindCommand(), markCommand(), verifyCommand(),
+			archiveCommand(), restoreCommand(),
+			rewindCommand(), markCommand(), verifyCommand(), compactCommand(), configCommand(), diffCommand(), bisectCommand(),
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: true,
@@ -59,6 +60,13 @@ func reorderFlags(app *cli.App, args []string) []string {
 	}
 	if cmd == nil {
 		return args
+	}
+	// A subcommand (archive ls) has the flags: reorder from there.
+	for _, sub := range cmd.Subcommands {
+		if sub.Name == args[2] || contains(sub.Aliases, args[2]) {
+			rest := reorderFlags(&cli.App{Commands: cmd.Subcommands}, append([]string{args[0]}, args[2:]...))
+			return append([]string{args[0], args[1]}, rest[1:]...)
+		}
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {

@@ -26,14 +26,25 @@ func rewindCommand() *cli.Command {
 			"TARGET: an LSN (18233), an RFC 3339 time (2026-11-24T10:15:00Z), a duration ago (5m,\n" +
 			"1h30m) or a mark name. A time means the last record at or before it on the current\n" +
 			"timeline.\n\n" +
+			"With --stop and --start it does what Aurora's backtrack does in one action: runs the stop\n" +
+			"command, waits until no file on the mount is open (--open-timeout; on timeout it names\n" +
+			"the processes holding files), rewinds, runs the start command, and reports each step's\n" +
+			"time. The target is resolved before the stop command runs. If the stop command fails,\n" +
+			"nothing is rewound; if the rewind fails, the start command still runs; if the start\n" +
+			"command fails, the rewind stays done. The commands run with sh -c.\n\n" +
 			"Examples:\n" +
 			"  rewindfs rewind /srv/pg --to 10m --dry-run\n" +
-			"  rewindfs rewind /srv/pg --to before-migration",
+			"  rewindfs rewind /srv/pg --to before-migration\n" +
+			"  rewindfs rewind /srv/pg --to before-migration \\\n" +
+			"      --stop 'pg_ctl -D /srv/pg/data stop -m fast' --start 'pg_ctl -D /srv/pg/data start -l /tmp/pg.log'",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "to", Required: true, Usage: "the `TARGET` to rewind to"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "say what would be undone, change nothing"},
 			&cli.BoolFlag{Name: "earliest-if-unavailable", Usage: "if TARGET has left the window, take the earliest restorable state"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON object"},
+			&cli.StringFlag{Name: "stop", Usage: "run shell `COMMAND` first to stop the database, then wait until no file on the mount is open"},
+			&cli.StringFlag{Name: "start", Usage: "run shell `COMMAND` after the rewind (also after a failed one) to start the database"},
+			&cli.DurationFlag{Name: "open-timeout", Value: time.Minute, Usage: "with --stop: how long to wait for files on the mount to close"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT --to TARGET"); err != nil {
@@ -50,6 +61,9 @@ func rewindCommand() *cli.Command {
 				return err
 			}
 			req := control.Request{Op: "rewind", Target: c.String("to"), DryRun: c.Bool("dry-run")}
+			if c.IsSet("stop") || c.IsSet("start") {
+				return rewindStopStart(c, t, req)
+			}
 			var plan volume.RewindPlan
 			if volume.Locked(t.volume) {
 				err = control.Call(t.volume, req, &plan, 10*time.Minute)

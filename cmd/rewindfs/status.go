@@ -81,14 +81,23 @@ func printStatus(s volume.Status) {
 	fmt.Printf("volume     %s, %s\n", s.Volume, state)
 	fmt.Printf("head       LSN %d at %s (durable through LSN %d)\n", s.HeadLSN, fmtTime(s.HeadTime), s.DurableLSN)
 	fmt.Printf("window     %s configured, %s held: restorable from LSN %d (%s)\n", s.Window, s.WindowActual, s.EarliestLSN, fmtTime(s.EarliestTime))
+	fmt.Printf("base       LSN %d; compaction %d record(s) (%.0fs) behind the window's edge\n", s.BaseLSN, s.CompactionLag, s.CompactionLagSeconds)
 	fmt.Printf("last sync  LSN %d\n", s.LastSyncLSN)
 	fmt.Printf("log        %s in %d segment(s), %d records; page size %d, compression %s\n", humanBytes(s.LogBytes), s.Segments, s.Records, s.PageSize, s.Compression)
 	fmt.Printf("files      %d inodes, %d open handle(s)\n", s.Files, s.OpenFiles)
+	printArchiveStatus(s.Archive)
 	for _, b := range s.Timeline {
 		fmt.Printf("rewind     at LSN %d (%s) back to LSN %d\n", b.LSN, fmtTime(b.Time), b.Target)
 	}
 	for _, m := range s.Marks {
-		fmt.Printf("mark       %s = LSN %d\n", m.Name, m.LSN)
+		kept := ""
+		if m.Keep {
+			kept = " (kept)"
+		}
+		fmt.Printf("mark       %s = LSN %d%s\n", m.Name, m.LSN, kept)
+	}
+	for _, w := range s.Warnings {
+		fmt.Printf("WARNING    %s\n", w)
 	}
 }
 

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rewindfs/rewindfs/control"
+	"github.com/rewindfs/rewindfs/daemon"
+	"github.com/rewindfs/rewindfs/volume"
+)
+
+func compactCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "compact",
+		Usage:     "fold the history older than the window into the base image now",
+		ArgsUsage: "VOLUME|MOUNTPOINT",
+		Description: "A mounted volume compacts itself in the background every second; this runs compaction\n" +
+			"now, until nothing older than the window is left (or something holds it: a mounted\n" +
+			"read-only view or a kept mark, which it names). Records older than the window are folded\n" +
+			"into the base image and the segments that hold nothing newer are deleted. States older\n" +
+			"than the new base can no longer be restored.\n\n" +
+			"Example:\n" +
+			"  rewindfs compact /srv/pg",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT"); err != nil {
+				return err
+			}
+			t, err := resolve(c.Args().Get(0))
+			if err != nil {
+				return err
+			}
+			if t.view {
+				return fmt.Errorf("%s is a read-only view; compact the volume %s", t.mountpoint, t.volume)
+			}
+			var r volume.CompactReport
+			if volume.Locked(t.volume) {
+				err = control.Call(t.volume, control.Request{Op: "compact"}, &r, 15*time.Minute)
+			} else {
+				var v *volume.Volume
+				if v, err = volume.Open(t.volume, volume.Options{Purpose: "compact", Logf: func(f string, a ...any) {
+					fmt.Fprintf(os.Stderr, f+"\n", a...)
+				}}); err == nil {
+					r, err = daemon.CompactNow(v)
+					if cerr := v.Close(); err == nil {
+						err = cerr
+					}
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(r)
+			}
+			fmt.Printf("base LSN %d -> %d: %d files written (%d pages), %d segments deleted (%s freed) in %.2fs\n",
+				r.FromLSN, r.ToLSN, r.FilesWritten, r.PagesCopied, r.SegmentsRemoved, humanBytes(r.BytesFreed), r.Seconds)
+			if r.HeldBy != "" {
+				fmt.Printf("held back by %s: history older than the window stays until it goes\n", r.HeldBy)
+			}
+			return nil
+		},
+	}
+}
+
+func configCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "config",
+		Usage:     "show or change a volume's retention: the window and the log's byte cap",
+		ArgsUsage: "VOLUME|MOUNTPOINT",
+		Description: "Without flags, prints the settings. --window sets how much history is kept (any Go\n" +
+			"duration from 1s); --max-log-bytes caps the log's size on disk (0: no cap). When the cap\n" +
+			"keeps less than the window, status warns and shows the window actually kept. A mounted\n" +
+			"volume takes the change at once; a shorter window takes effect at the next compaction.\n\n" +
+			"Example:\n" +
+			"  rewindfs config /srv/pg --window 72h --max-log-bytes 50000000000",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "window", Usage: "how much history to keep"},
+			&cli.Int64Flag{Name: "max-log-bytes", Usage: "cap on the log's size on disk (0: no cap)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the settings as JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT"); err != nil {
+				return err
+			}
+			t, err := resolve(c.Args().Get(0))
+			if err != nil {
+				return err
+			}
+			var s *volume.Settings
+			if c.IsSet("window") || c.IsSet("max-log-bytes") {
+				var ch volume.RetentionChange
+				if c.IsSet("window") {
+					w := c.Duration("window")
+					ch.Window = &w
+				}
+				if c.IsSet("max-log-bytes") {
+					m := c.Int64("max-log-bytes")
+					ch.MaxLogBytes = &m
+				}
+				if s, err = volume.UpdateRetention(t.volume, ch); err != nil {
+					return err
+				}
+				if volume.Locked(t.volume) {
+					if err := control.Call(t.volume, control.Request{Op: "reload"}, nil, time.Minute); err != nil {
+						return fmt.Errorf("settings written, but the mounted daemon did not take them up (it will on its next mount): %w", err)
+					}
+				}
+			} else if s, err = volume.ReadSettings(t.volume); err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(s)
+			}
+			cap := "none"
+			if s.MaxLogBytes > 0 {
+				cap = humanBytes(s.MaxLogBytes)
+			}
+			fmt.Printf("window %s, max log bytes %s, page size %d, compression %s, segment size %s\n",
+				s.Window, cap, s.PageSize, s.Compression, humanBytes(s.SegmentSize))
+			return nil
+		},
+	}
+}
