@@ -85,6 +85,7 @@ func (l *Log) Append(t Type, meta, data []byte) (lsn.LSN, int64, Location, error
 	}
 
 	seg.size.Store(off + int64(len(rec)))
+	l.appended.Add(int64(len(rec)))
 	if seg.last < seg.first {
 		seg.firstTime = now
 	}
@@ -170,15 +171,20 @@ func (l *Log) roll(created int64) error {
 	first := l.next
 	name := segmentName(first)
 	final := l.path(name)
-	tmp := final + ".tmp"
-	f, err := l.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		err = fmt.Errorf("pagelog: create segment %s: %w", name, err)
-		if errors.Is(err, syscall.ENOSPC) {
-			_ = l.fs.Remove(tmp)
-			return err
+	f, tmp := l.takeSpare()
+	fresh := f == nil
+	if fresh {
+		tmp = final + ".tmp"
+		var err error
+		f, err = l.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			err = fmt.Errorf("pagelog: create segment %s: %w", name, err)
+			if errors.Is(err, syscall.ENOSPC) {
+				_ = l.fs.Remove(tmp)
+				return err
+			}
+			return l.setBroken(err)
 		}
-		return l.setBroken(err)
 	}
 	fail := func(what string, err error) error {
 		f.Close()
@@ -204,7 +210,7 @@ func (l *Log) roll(created int64) error {
 	// data alone instead of a size change through the file system's
 	// journal: on ext4 that is about twice the syncs per second. A file
 	// system that cannot reserve space just gets appends.
-	if l.prealloc {
+	if l.prealloc && fresh {
 		_ = f.Allocate(l.segSize)
 	}
 	if err := f.Sync(); err != nil {
@@ -221,5 +227,6 @@ func (l *Log) roll(created int64) error {
 	seg.size.Store(segHeaderLen)
 	l.addSegment(seg)
 	l.cur = seg
+	l.prepareSpare()
 	return nil
 }

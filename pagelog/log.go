@@ -57,6 +57,10 @@ type Options struct {
 	// created (see roll). The volume turns it on; tests of exact file
 	// sizes leave it off.
 	Preallocate bool
+	// ZeroFill keeps a spare segment written with zeros ready for the next
+	// roll (see spare.go), so that appends overwrite written blocks and
+	// an fdatasync commits no file system metadata.
+	ZeroFill bool
 
 	// anyVolume makes the first segment's volume ID the one required of
 	// all others, for Verify, which does not know the volume.
@@ -130,6 +134,8 @@ type Log struct {
 	readOnly  bool
 	anyVolume bool
 	prealloc  bool
+	zeroFill  bool
+	spare     spare
 
 	// mu serializes appends, rolls and changes of segment metadata.
 	mu       sync.Mutex
@@ -158,6 +164,9 @@ type Log struct {
 	scanMu sync.Mutex
 
 	cache dataCache
+
+	// appended counts the record bytes appended since Open (AppendedBytes).
+	appended atomic.Int64
 }
 
 func (l *Log) segTable() []*segment {
@@ -234,6 +243,9 @@ func (l *Log) Close() error {
 	}
 	l.closing = true
 	l.isShut.Store(true)
+	l.mu.Lock()
+	l.waitSpare()
+	l.mu.Unlock()
 	for l.syncing {
 		l.syncCond.Wait()
 	}

@@ -58,6 +58,9 @@ func Open(opts Options, fn func(*Scanned) error) (*Log, RecoveryReport, error) {
 		closeSegments(l.segTable())
 		return nil, RecoveryReport{}, fmt.Errorf("pagelog: fdatasync segment %s: %w", l.cur.name, err)
 	}
+	l.mu.Lock()
+	l.prepareSpare()
+	l.mu.Unlock()
 	return l, rep, nil
 }
 
@@ -87,6 +90,7 @@ func newLog(opts Options) (*Log, error) {
 		volume:   opts.VolumeID,
 		segSize:  opts.SegmentSize,
 		prealloc: opts.Preallocate,
+		zeroFill: opts.ZeroFill,
 		codec:    opts.Codec,
 		now:      opts.Now,
 		readOnly: opts.ReadOnly,

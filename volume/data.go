@@ -15,6 +15,13 @@ import (
 // and a read is one lookup. A page-aligned write (what the kernel's
 // writeback cache sends) goes to the log straight from the caller's buffer.
 func (v *Volume) Write(ino uint64, off int64, data []byte) (fsstate.Attr, error) {
+	return v.WriteKill(ino, off, data, false)
+}
+
+// WriteKill is Write for a caller that must also drop the file's
+// set-user-ID and set-group-ID bits (FUSE_WRITE_KILL_SUIDGID: the writer
+// lacks CAP_FSETID). Every write drops security.capability.
+func (v *Volume) WriteKill(ino uint64, off int64, data []byte, killSUIDGID bool) (fsstate.Attr, error) {
 	if off < 0 {
 		return fsstate.Attr{}, syscall.EINVAL
 	}
@@ -26,6 +33,9 @@ func (v *Volume) Write(ino uint64, off int64, data []byte) (fsstate.Attr, error)
 	}
 	if !n.IsRegular() {
 		return fsstate.Attr{}, syscall.EINVAL
+	}
+	if err := v.killPrivLocked(n, killSUIDGID); err != nil {
+		return fsstate.Attr{}, err
 	}
 	if len(data) == 0 {
 		return v.st.Attr(n), nil

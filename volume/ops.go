@@ -125,6 +125,45 @@ type SetAttrIn struct {
 	UID, GID     uint32
 	Size         uint64
 	Atime, Mtime int64
+	// KillSUIDGID drops the set-user-ID bit, and the set-group-ID bit of
+	// a group-executable file, with this change (FATTR_KILL_SUIDGID: a
+	// chown, or a truncate by a caller without CAP_FSETID).
+	KillSUIDGID bool
+}
+
+// capabilityXattr is the file capabilities attribute, which a write,
+// truncate or chown drops (as Linux does for local file systems).
+const capabilityXattr = "security.capability"
+
+// killPrivLocked drops what a write, truncate or chown must drop now that
+// the kernel leaves it to the file system (FUSE_HANDLE_KILLPRIV_V2): the
+// file's capabilities, and with killSUIDGID its set-user-ID bit and, if it
+// is group-executable, its set-group-ID bit. The caller holds v.mu.
+func (v *Volume) killPrivLocked(n *fsstate.Inode, killSUIDGID bool) error {
+	if _, ok := n.Xattrs[capabilityXattr]; ok {
+		if _, err := v.commit(&fsstate.Op{Type: fsstate.OpRemoveXattr, Ino: n.Ino, Name: capabilityXattr}, nil); err != nil {
+			return err
+		}
+	}
+	if mode, kill := killedMode(n.Mode, killSUIDGID); kill {
+		if _, err := v.commit(&fsstate.Op{Type: fsstate.OpSetAttr, Ino: n.Ino, Valid: fsstate.SetMode, Mode: mode}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// killedMode returns mode without the bits a kill drops, and whether any
+// were set.
+func killedMode(mode uint32, kill bool) (uint32, bool) {
+	if !kill {
+		return mode, false
+	}
+	out := mode &^ syscall.S_ISUID
+	if mode&syscall.S_IXGRP != 0 {
+		out &^= syscall.S_ISGID
+	}
+	return out, out != mode
 }
 
 // SetAttr changes attributes. A size cut inside a page carries that page,
@@ -136,13 +175,31 @@ func (v *Volume) SetAttr(ino uint64, in SetAttrIn) (fsstate.Attr, error) {
 	if n == nil {
 		return fsstate.Attr{}, syscall.ENOENT
 	}
+	if in.Valid&(fsstate.SetSize|fsstate.SetUID|fsstate.SetGID) != 0 && !n.IsDir() {
+		if _, ok := n.Xattrs[capabilityXattr]; ok {
+			if _, err := v.commit(&fsstate.Op{Type: fsstate.OpRemoveXattr, Ino: n.Ino, Name: capabilityXattr}, nil); err != nil {
+				return fsstate.Attr{}, err
+			}
+		}
+		if in.KillSUIDGID {
+			mode := n.Mode
+			if in.Valid&fsstate.SetMode != 0 {
+				mode = n.Mode&syscall.S_IFMT | in.Mode&0o7777
+			}
+			if m, kill := killedMode(mode, true); kill {
+				in.Valid |= fsstate.SetMode
+				in.Mode = m
+			}
+		}
+	}
 	op := &fsstate.Op{Type: fsstate.OpSetAttr, Ino: ino, Valid: in.Valid, Mode: in.Mode, UID: in.UID, GID: in.GID,
 		Size: in.Size, Atime: in.Atime, Mtime: in.Mtime}
 	var tail []byte
 	ps := uint64(v.Settings.PageSize)
 	if in.Valid&fsstate.SetSize != 0 && n.IsRegular() && in.Size < n.Size && in.Size%ps != 0 {
 		p := in.Size / ps
-		if !n.Pages.Get(p).IsHole() {
+		// The cut page has content if the log or the base image holds it.
+		if !n.Pages.Get(p).IsHole() || p*ps < n.BaseSize {
 			tail = v.scratchPages(1)
 			if err := v.readPage(n, p, tail); err != nil {
 				return fsstate.Attr{}, err

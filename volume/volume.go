@@ -140,7 +140,7 @@ func (v *Volume) load(o Options) (err error) {
 	var addErr error
 	lg, rep, err := pagelog.Open(pagelog.Options{
 		Dir: filepath.Join(v.Dir, LogDir), VolumeID: id, SegmentSize: v.Settings.SegmentSize,
-		Codec: codec, FS: o.FS, Now: o.Now, ReadOnly: o.ReadOnly, Preallocate: !o.ReadOnly,
+		Codec: codec, FS: o.FS, Now: o.Now, ReadOnly: o.ReadOnly, Preallocate: !o.ReadOnly, ZeroFill: !o.ReadOnly,
 	}, func(r *pagelog.Scanned) error {
 		addErr = v.hist.Add(r.LSN, r.Time, r.Type, r.Meta, r.Data)
 		return addErr
