@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"bytes"
 	"math/rand"
 	"path/filepath"
 	"sync"
@@ -38,6 +39,24 @@ func (c *fakeClock) Add(d time.Duration) {
 type noted struct {
 	l    lsn.LSN
 	tree string
+}
+
+// clockVolume makes and opens a volume whose clock the test moves by hand
+// (quiet drops the volume's log lines).
+func clockVolume(t *testing.T, o InitOptions, quiet bool) (*Volume, string, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	dir := filepath.Join(t.TempDir(), "vol")
+	o.Now = clock.Now()
+	_, err := Init(dir, o)
+	require.NoError(t, err)
+	logf := t.Logf
+	if quiet {
+		logf = func(string, ...any) {}
+	}
+	v, err := Open(dir, Options{Logf: logf, Now: clock.Now})
+	require.NoError(t, err)
+	return v, dir, clock
 }
 
 // compactAll runs Compact until nothing is left to do.
@@ -93,12 +112,7 @@ func TestCompactionKeepsEveryStateInTheWindow(t *testing.T) {
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewSource(seed))
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	dir := filepath.Join(t.TempDir(), "vol")
-	_, err := Init(dir, InitOptions{Window: 10 * time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
-	require.NoError(t, err)
-	v, err := Open(dir, Options{Logf: t.Logf, Now: clock.Now})
-	require.NoError(t, err)
+	v, dir, clock := clockVolume(t, InitOptions{Window: 10 * time.Second, SegmentSize: 1 << 16}, false)
 	defer func() { v.Close() }()
 
 	w := &workload{t: t, v: v, rng: rng, dirs: []uint64{fsstate.RootIno}}
@@ -135,7 +149,7 @@ func TestCompactionKeepsEveryStateInTheWindow(t *testing.T) {
 	// A restart rebuilds the same live tree and the same window.
 	live := dump(t, v)
 	require.NoError(t, v.Close())
-	v, err = Open(dir, Options{Logf: t.Logf, Now: clock.Now})
+	v, err := Open(dir, Options{Logf: t.Logf, Now: clock.Now})
 	require.NoError(t, err)
 	require.Equal(t, live, dump(t, v))
 	require.Equal(t, st.EarliestLSN, v.Status().EarliestLSN)
@@ -159,13 +173,8 @@ func TestCompactionKeepsEveryStateInTheWindow(t *testing.T) {
 // folding past L, and reads the same tree before and after a compaction
 // of the live volume.
 func TestViewPinsCompaction(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	dir := filepath.Join(t.TempDir(), "vol")
-	_, err := Init(dir, InitOptions{Window: 5 * time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
-	require.NoError(t, err)
-	v, err := Open(dir, Options{Logf: t.Logf, Now: clock.Now})
-	require.NoError(t, err)
-	defer v.Close()
+	v, dir, clock := clockVolume(t, InitOptions{Window: 5 * time.Second, SegmentSize: 1 << 16}, false)
+	defer func() { v.Close() }()
 	w := &workload{t: t, v: v, rng: rand.New(rand.NewSource(7)), dirs: []uint64{fsstate.RootIno}}
 	for i := 0; i < 300; i++ {
 		clock.Add(10 * time.Millisecond)
@@ -248,25 +257,19 @@ func TestCompactionCrashAtEveryStep(t *testing.T) {
 	}
 }
 
-
 // TestResetToMarkKeepsTheLogBounded is the test-database use case: mark a
 // state, then for a long time run a "test" and rewind to the mark after
 // it. Every reset is a rewind back to the mark, so the whole window is
 // built on the mark's state; compaction must still drop the runs between
 // resets once they leave the window, and the mark must stay a target.
 func TestResetToMarkKeepsTheLogBounded(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	dir := filepath.Join(t.TempDir(), "vol")
-	_, err := Init(dir, InitOptions{Window: 3 * time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
-	require.NoError(t, err)
-	v, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now})
-	require.NoError(t, err)
+	v, dir, clock := clockVolume(t, InitOptions{Window: 3 * time.Second, SegmentSize: 1 << 16}, true)
 	defer func() { v.Close() }()
 	w := &workload{t: t, v: v, rng: rand.New(rand.NewSource(5)), dirs: []uint64{fsstate.RootIno}}
 	for i := 0; i < 100; i++ {
 		w.step()
 	}
-	_, err = v.Mark("clean", false)
+	_, err := v.Mark("clean", false)
 	require.NoError(t, err)
 	clean := dump(t, v)
 	files, dirs := liveFiles(v)
@@ -310,13 +313,8 @@ func TestResetToMarkKeepsTheLogBounded(t *testing.T) {
 // TestKeptMarkHoldsCompaction: a mark made with keep stays restorable
 // after it leaves the window; deleting it lets compaction move on.
 func TestKeptMarkHoldsCompaction(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	dir := filepath.Join(t.TempDir(), "vol")
-	_, err := Init(dir, InitOptions{Window: 2 * time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
-	require.NoError(t, err)
-	v, err := Open(dir, Options{Logf: t.Logf, Now: clock.Now})
-	require.NoError(t, err)
-	defer v.Close()
+	v, dir, clock := clockVolume(t, InitOptions{Window: 2 * time.Second, SegmentSize: 1 << 16}, false)
+	defer func() { v.Close() }()
 	w := &workload{t: t, v: v, rng: rand.New(rand.NewSource(9)), dirs: []uint64{fsstate.RootIno}}
 	for i := 0; i < 200; i++ {
 		clock.Add(10 * time.Millisecond)
@@ -350,13 +348,8 @@ func TestKeptMarkHoldsCompaction(t *testing.T) {
 // another goroutine writes and reads a file; every read must return what
 // was last written there. Run with -race.
 func TestCompactionWhileWritingAndReading(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	dir := filepath.Join(t.TempDir(), "vol")
-	_, err := Init(dir, InitOptions{Window: time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
-	require.NoError(t, err)
-	v, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now})
-	require.NoError(t, err)
-	defer v.Close()
+	v, _, clock := clockVolume(t, InitOptions{Window: time.Second, SegmentSize: 1 << 16}, true)
+	defer func() { v.Close() }()
 	a, err := v.Create(fsstate.RootIno, "f", syscall.S_IFREG|0o644, 0, 0, 0, false)
 	require.NoError(t, err)
 	const pages = 64
@@ -410,14 +403,9 @@ func TestCompactionWhileWritingAndReading(t *testing.T) {
 // compaction drop records still inside the window; status says so, the
 // log stays near the cap, and writes never fail because of it.
 func TestByteCapShortensTheWindow(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	dir := filepath.Join(t.TempDir(), "vol")
 	const capBytes = 512 << 10
-	_, err := Init(dir, InitOptions{Window: time.Hour, MaxLogBytes: capBytes, SegmentSize: 1 << 16, Now: clock.Now()})
-	require.NoError(t, err)
-	v, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now})
-	require.NoError(t, err)
-	defer v.Close()
+	v, _, clock := clockVolume(t, InitOptions{Window: time.Hour, MaxLogBytes: capBytes, SegmentSize: 1 << 16}, true)
+	defer func() { v.Close() }()
 	w := &workload{t: t, v: v, rng: rand.New(rand.NewSource(4)), dirs: []uint64{fsstate.RootIno}}
 	var notes []noted
 	for i := 0; i < 3000; i++ {
@@ -438,4 +426,35 @@ func TestByteCapShortensTheWindow(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, held, time.Hour)
 	checkWindow(t, v, nil, notes)
+}
+
+// TestTruncateThroughABasePage: a page that only the base image holds,
+// cut by a truncate and then grown back, reads as zeros past the cut.
+func TestTruncateThroughABasePage(t *testing.T) {
+	v, _, clock := clockVolume(t, InitOptions{Window: time.Second, SegmentSize: 1 << 16}, false)
+	defer func() { v.Close() }()
+	a, err := v.Create(fsstate.RootIno, "f", syscall.S_IFREG|0o644, 0, 0, 0, false)
+	require.NoError(t, err)
+	full := bytes.Repeat([]byte{0xaa}, 2*v.PageSize())
+	_, err = v.Write(a.Ino, 0, full)
+	require.NoError(t, err)
+	require.NoError(t, v.Flush())
+	clock.Add(time.Hour)
+	_, err = v.Mark("x", false) // a record inside the window, so the write can leave it
+	require.NoError(t, err)
+	compactAll(t, v)
+	require.GreaterOrEqual(t, v.Status().BaseLSN, lsn.LSN(2), "the write was not folded into the base image")
+
+	_, err = v.SetAttr(a.Ino, SetAttrIn{Valid: fsstate.SetSize, Size: 100})
+	require.NoError(t, err)
+	_, err = v.Write(a.Ino, int64(2*v.PageSize()-1), []byte{1})
+	require.NoError(t, err)
+	got := make([]byte, 2*v.PageSize())
+	n, err := v.Read(a.Ino, 0, got)
+	require.NoError(t, err)
+	require.Equal(t, len(got), n)
+	want := make([]byte, len(got))
+	copy(want, full[:100])
+	want[len(want)-1] = 1
+	require.Equal(t, want, got)
 }
