@@ -88,6 +88,10 @@ func (h *History) SetBase(base lsn.LSN, baseTime int64, st *fsstate.State, marks
 // has begun and is rewriting the pages those states read.
 func (h *History) SetFloor(floor lsn.LSN) { h.floor = max(h.floor, floor) }
 
+// LowerFloor undoes SetFloor down to floor (never below the base): a fold
+// that failed before it changed anything on disk gives its states back.
+func (h *History) LowerFloor(floor lsn.LSN) { h.floor = max(floor, h.base) }
+
 // Floor returns the LSN below which no state can be rebuilt.
 func (h *History) Floor() lsn.LSN { return max(h.floor, h.base) }
 

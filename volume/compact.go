@@ -175,6 +175,13 @@ func (v *Volume) foldBuilt(target lsn.LSN, next *fsstate.State) (compaction.Stat
 	aliases := v.hist.AliasesFor(target)
 	v.mu.RUnlock()
 	stats, err := compaction.Fold(v.img, v.log, target, t, next, marks, aliases)
+	if err != nil && v.img.Folding != target {
+		// The fold record never reached the disk: no page file changed,
+		// so the states below target are still good.
+		v.mu.Lock()
+		v.hist.LowerFloor(max(v.img.Base, v.img.Folding))
+		v.mu.Unlock()
+	}
 	if err != nil {
 		v.logf("compaction to LSN %d failed (it is retried; nothing below it is offered until then): %v", target, err)
 		return stats, err
@@ -214,6 +221,7 @@ type Retention struct {
 	ActualSpan  time.Duration
 	WindowSpan  time.Duration
 	EarliestLSN lsn.LSN
+	WindowAlert bool // the byte cap keeps less than the window (a warning says so)
 }
 
 // retentionLocked computes Retention; the caller holds v.mu.
@@ -233,6 +241,7 @@ func (v *Volume) retentionLocked() Retention {
 		r.LagSeconds = time.Duration(goalTime - v.hist.BaseTime()).Seconds()
 	}
 	if v.policy.MaxLogBytes > 0 && v.hist.Base() > 0 && v.hist.BaseTime() > v.now().Add(-v.policy.Window).UnixNano() {
+		r.WindowAlert = true
 		r.Warnings = append(r.Warnings, fmt.Sprintf(
 			"the log's byte cap (max_log_bytes %d) holds %s of history, less than the configured window of %s; raise the cap or shorten the window",
 			v.policy.MaxLogBytes, r.ActualSpan.Round(time.Second), v.policy.Window))

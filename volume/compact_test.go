@@ -458,3 +458,46 @@ func TestTruncateThroughABasePage(t *testing.T) {
 	want[len(want)-1] = 1
 	require.Equal(t, want, got)
 }
+
+// TestCompactionFailureIsRetried: a compaction that hits ENOSPC or EIO
+// (not a crash) fails, the volume keeps taking writes and serving every
+// state it offers, and the next compaction finishes the job.
+func TestCompactionFailureIsRetried(t *testing.T) {
+	for _, fault := range []pagelog.Fault{
+		{Op: pagelog.OpWrite, Nth: 3, Err: syscall.ENOSPC},
+		{Op: pagelog.OpSync, Nth: 2, Err: syscall.EIO},
+		{Op: pagelog.OpRename, Nth: 0, Err: syscall.EIO},
+	} {
+		clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		dir := filepath.Join(t.TempDir(), "vol")
+		_, err := Init(dir, InitOptions{Window: 2 * time.Second, SegmentSize: 1 << 16, Now: clock.Now()})
+		require.NoError(t, err)
+		efs := pagelog.NewErrorFS(pagelog.Disk)
+		v, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now, FS: efs})
+		require.NoError(t, err)
+		w := &workload{t: t, v: v, rng: rand.New(rand.NewSource(8)), dirs: []uint64{fsstate.RootIno}}
+		var notes []noted
+		for i := 0; i < 400; i++ {
+			clock.Add(15 * time.Millisecond)
+			w.step()
+			if i%50 == 49 {
+				notes = append(notes, noted{v.Head(), dump(t, v)})
+			}
+		}
+		require.NoError(t, v.Flush())
+		efs.Inject(fault)
+		_, err = v.Compact()
+		require.Error(t, err, "fault %+v did not reach compaction", fault)
+		// Writes go on; the states offered are intact.
+		for i := 0; i < 50; i++ {
+			w.step()
+		}
+		require.NoError(t, v.Flush())
+		notes = append(notes, noted{v.Head(), dump(t, v)})
+		checkWindow(t, v, nil, notes)
+		r := compactAll(t, v)
+		require.Greater(t, r.ToLSN, lsn.LSN(0))
+		checkWindow(t, v, nil, notes)
+		require.NoError(t, v.Close())
+	}
+}
