@@ -108,7 +108,8 @@ func startWeed(t *testing.T) *weedServer {
 
 func (w *weedServer) args() []string {
 	p := w.ports
-	return []string{"server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + filepath.Join(w.dir, "data"),
+	// -logtostderr: into weed.log, not into files in /tmp.
+	return []string{"-logtostderr", "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-dir=" + filepath.Join(w.dir, "data"),
 		"-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=100", "-volume.preStopSeconds=0",
 		"-master.port=" + strconv.Itoa(p["master"]), "-master.port.grpc=" + strconv.Itoa(p["master.grpc"]),
 		"-volume.port=" + strconv.Itoa(p["volume"]), "-volume.port.grpc=" + strconv.Itoa(p["volume.grpc"]),

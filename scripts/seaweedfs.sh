@@ -15,7 +15,7 @@
 # it and copies its replace lines, then `go build`s the weed package there.
 # The binary is cached under WEED_CACHE (default /var/cache/rewindfs as root,
 # else ~/.cache/rewindfs), named after the version, so it is built once per
-# machine (on a 2-core machine the build takes about 8 minutes; see README).
+# machine (16 to 24 minutes from cold caches on a busy 2-core machine; see README).
 #
 # start picks free ports for every listener the server opens, writes an S3
 # identities file with a test access key, starts `weed server -s3` in the
@@ -66,7 +66,7 @@ build() {
 	# shellcheck disable=SC2064
 	trap "rm -rf '$work'" RETURN
 	start=$(date +%s)
-	say "building weed $WEED_VERSION in a tools module (a few minutes on 2 cores)"
+	say "building weed $WEED_VERSION in a tools module (10 to 25 minutes on 2 cores)"
 	(
 		cd "$work"
 		go mod init rewindfs-tools/weed >/dev/null 2>&1
@@ -133,7 +133,7 @@ start() {
 EOF
 	(
 		cd "$dir"
-		setsid "$WEED_BIN" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
+		setsid "$WEED_BIN" -logtostderr server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
 			-master.telemetry=false -master.volumeSizeLimitMB=64 -volume.max=100 -volume.preStopSeconds=0 \
 			-master.port="$master" -master.port.grpc="$mgrpc" \
 			-volume.port="$volume" -volume.port.grpc="$vgrpc" \
