@@ -63,7 +63,9 @@ func TestRewoundMatchesRewindPlan(t *testing.T) {
 	b, err = json.Marshal(volume.Mark{})
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &vm))
-	require.Equal(t, vm, m)
+	for k := range m {
+		require.Contains(t, vm, k, "Marked has %q, which volume.Mark does not send", k)
+	}
 }
 
 // TestHelpersReportRefusals: a refusal reaches the caller as the daemon's

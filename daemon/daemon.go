@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/rewindfs/rewindfs/control"
 	"github.com/rewindfs/rewindfs/fusefs"
 	"github.com/rewindfs/rewindfs/lsn"
+	"github.com/rewindfs/rewindfs/metrics"
 	"github.com/rewindfs/rewindfs/volume"
 )
 
@@ -29,6 +31,13 @@ type Config struct {
 	At         string // a target; empty means the head
 	AllowOther bool
 	Debug      bool
+	// MetricsAddr, if set, is the HOST:PORT to serve Prometheus metrics
+	// on (metrics.go).
+	MetricsAddr string
+	// Progress, if set, is called a few times a second while the volume
+	// is opened (the log scanned) with the bytes read so far and an
+	// estimate of the total (recovery.go).
+	Progress func(read, total int64)
 	// Ready is called once: with nil when the file system is mounted and
 	// serving, or with the reason it could not be.
 	Ready func(error)
@@ -43,11 +52,18 @@ func Run(cfg Config) error {
 	if ready == nil {
 		ready = func(error) {}
 	}
-	d, err := start(cfg)
+	mln, err := listenMetrics(cfg.MetricsAddr)
 	if err != nil {
 		ready(err)
 		return err
 	}
+	d, err := start(cfg)
+	if err != nil {
+		mln.close()
+		ready(err)
+		return err
+	}
+	d.serveMetrics(mln)
 	ready(nil)
 	log.Printf("serving %s at %s (head LSN %d, read-only %v)", d.v.Dir, d.mnt, d.v.Head(), cfg.ReadOnly)
 	return d.wait()
@@ -63,6 +79,10 @@ type daemon struct {
 	// rewindMu keeps rewinds (and unmount) one at a time.
 	rewindMu sync.Mutex
 	arch     *archiver // nil without an archive (archive.go)
+	// mx serves the metrics, nil without --metrics-addr (metrics.go);
+	// mxAddr is the address it listens on (a string, set once it serves).
+	mx     *metrics.Metrics
+	mxAddr atomic.Value
 }
 
 func start(cfg Config) (*daemon, error) {
@@ -92,9 +112,11 @@ func start(cfg Config) (*daemon, error) {
 		at = &t
 	}
 	began := time.Now()
+	openFS, opened := watchOpen(cfg, crashFS())
 	v, err := volume.Open(cfg.Volume, volume.Options{
-		ReadOnly: cfg.ReadOnly, At: at, Purpose: "mounted at " + mnt, Logf: log.Printf, FS: crashFS(),
+		ReadOnly: cfg.ReadOnly, At: at, Purpose: "mounted at " + mnt, Logf: log.Printf, FS: openFS,
 	})
+	opened()
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +133,7 @@ func start(cfg Config) (*daemon, error) {
 	if cfg.ReadOnly {
 		name += ViewSuffix
 	}
-	server, err := fuse.NewServer(d.fs, mnt, fusefs.MountOptions(name, cfg.ReadOnly, cfg.AllowOther, cfg.Debug))
+	server, err := fuse.NewServer(d.rawFS(cfg), mnt, fusefs.MountOptions(name, cfg.ReadOnly, cfg.AllowOther, cfg.Debug))
 	if err != nil {
 		v.Close()
 		return nil, fmt.Errorf("mount %s at %s: %w", v.Dir, mnt, err)
@@ -161,6 +183,7 @@ func (d *daemon) wait() error {
 	}
 	d.runArchive()
 	d.server.Wait()
+	d.stopMetrics()
 	close(stopFlush)
 	<-flushed
 	<-compacted

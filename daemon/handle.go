@@ -22,6 +22,7 @@ func (d *daemon) handle(req control.Request) (any, error) {
 		s := d.v.Status()
 		s.Mounted, s.Mountpoint, s.PID = true, d.mnt, os.Getpid()
 		d.archiveStatus(&s)
+		s.MetricsAddr = d.metricsAddr()
 		return s, nil
 	case "sync":
 		return nil, d.v.Sync()
@@ -76,6 +77,7 @@ func (d *daemon) rewind(req control.Request) (any, error) {
 	}
 	start := time.Now()
 	plan, err := d.fs.Rewind(target)
+	d.mx.Rewound(time.Since(start), err)
 	if err != nil {
 		return nil, err
 	}

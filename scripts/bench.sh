@@ -18,7 +18,11 @@
 #
 # Environment:
 #   BENCH_QUICK=1      smaller sizes, shorter runs, one round
-#   BENCH_ONLY=LIST    comma-separated subset of: pgbench,sqlite,fio,rewind
+#   BENCH_ONLY=LIST    comma-separated subset of: pgbench,sqlite,fio,rewind,reset
+#                      (reset: a test database put back after a test, rewindfs
+#                      rewind against DROP/CREATE DATABASE ... TEMPLATE and
+#                      against copying a SQLite file back; BENCH_ONLY=reset
+#                      needs neither fio nor the loopback mount's figures)
 #   BENCH_OUT=FILE     also write the result tables to FILE
 #   BENCH_DIR=DIR      where targets live (default /var/tmp/rewindfs-bench.PID;
 #                      must be on the disk to measure, every parent mode 0755)
@@ -50,7 +54,7 @@ die() {
 
 QUICK="${BENCH_QUICK:-0}"
 [[ "$QUICK" == 1 ]] || QUICK=0
-ONLY="${BENCH_ONLY:-pgbench,sqlite,fio,rewind}"
+ONLY="${BENCH_ONLY:-pgbench,sqlite,fio,rewind,reset}"
 OUT="${BENCH_OUT:-}"
 [[ -z "$OUT" ]] || OUT="$(realpath -m "$OUT")"
 PGBIN=/usr/lib/postgresql/15/bin
@@ -78,8 +82,8 @@ SQL_ROUNDS=$((ROUNDS + 1))
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 for w in ${ONLY//,/ }; do
 	case "$w" in
-	pgbench | sqlite | fio | rewind) ;;
-	*) die "BENCH_ONLY: unknown workload $w (choose from pgbench,sqlite,fio,rewind)" ;;
+	pgbench | sqlite | fio | rewind | reset) ;;
+	*) die "BENCH_ONLY: unknown workload $w (choose from pgbench,sqlite,fio,rewind,reset)" ;;
 	esac
 done
 
@@ -89,7 +93,7 @@ done
 for t in fio sqlite3 jq fusermount3 runuser findmnt go; do
 	command -v "$t" >/dev/null || die "$t is missing (apt-get install -y fio sqlite3 jq fuse3; Go for the builds)"
 done
-if want pgbench; then
+if want pgbench || want reset; then
 	[[ -x "$PGBIN/pgbench" ]] || die "PostgreSQL 15 is missing in $PGBIN (apt-get install -y postgresql-15)"
 	id postgres >/dev/null 2>&1 || die "there is no user postgres to run PostgreSQL as"
 fi
@@ -585,13 +589,143 @@ bench_rewind() {
 	rw_fresh
 }
 
+# ---------------------------------------------------------------- reset
+
+# The test-database use case: after a test changed 1,000 rows, put the
+# database back as it was. On rewindfs: `rewindfs rewind --to MARK` (for
+# PostgreSQL with --stop and --start, so the server restarts on the
+# rewound files). On the plain directory, what one does without rewindfs:
+# DROP DATABASE + CREATE DATABASE ... TEMPLATE (the server keeps running),
+# and for SQLite copying a saved copy of the file back (and fsyncing it, as
+# a rewind is durable too). Each reset is checked: the changed rows are
+# back.
+
+pg_reset_scripts() { # DATA TAG: writes $WORK/pg-stop-TAG.sh and pg-start-TAG.sh
+	printf '#!/bin/sh\nexec runuser -u postgres -- %s/pg_ctl -D %s -m fast -w -t 300 stop >>%s 2>&1\n' \
+		"$PGBIN" "$1" "$LOGS/pg-ctl.log" >"$WORK/pg-stop-$2.sh"
+	printf '#!/bin/sh\nexec runuser -u postgres -- %s/pg_ctl -D %s -l %s -w -t 300 -o "-p %s -k %s -c listen_addresses= -c fsync=on -c shared_buffers=128MB" start >>%s 2>&1\n' \
+		"$PGBIN" "$1" "$LOGS/pg-reset-$2.log" "$PGPORT" "$SOCK" "$LOGS/pg-ctl.log" >"$WORK/pg-start-$2.sh"
+	chmod 0755 "$WORK/pg-stop-$2.sh" "$WORK/pg-start-$2.sh"
+}
+fmt3() { awk -v v="$1" 'BEGIN { if (v == "") print "FAIL"; else printf "%.3g", v }'; }
+psql_q() { run pg psql -X -q -t -A -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PGPORT" "$@"; }
+# step_secs JSON STEP: the seconds a step of rewind --stop --start --json took
+step_secs() { jq --arg s "$2" '.steps[] | select(.step == $s) | .seconds' <<<"$1"; }
+
+bench_reset() {
+	local rounds=$((ROUNDS * 3)) scale=$((QUICK ? 1 : 5)) rows=$((QUICK ? 100000 : 500000))
+	say "reset: PostgreSQL test database (pgbench scale $scale) and SQLite ($rows rows) after a 1,000-row UPDATE, $rounds rounds"
+	local r start s data out sum t_rw="" t_plain="" step
+	declare -A t_step=()
+	local upd="UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 1000"
+	local check="SELECT count(*) FILTER (WHERE abalance <> 0) FROM pgbench_accounts"
+
+	# PostgreSQL on rewindfs: mark the stopped, clean database once.
+	rw_fresh || return 1
+	data="$RW_MNT/pgreset/data"
+	mkdir -p "$RW_MNT/pgreset" && chown postgres:postgres "$RW_MNT/pgreset" && chmod 0700 "$RW_MNT/pgreset"
+	PG_DATA_DIRS+=("$data")
+	run pg initdb -D "$data" -A trust -U postgres --no-locale -E UTF8 >"$LOGS/initdb-reset-rw.log" 2>&1 ||
+		{ fail "reset: initdb on rewindfs" "$(tail -3 "$LOGS/initdb-reset-rw.log")"; return 1; }
+	pg_reset_scripts "$data" rw
+	run "$WORK/pg-start-rw.sh" || { fail "reset: pg_ctl start on rewindfs" "$(tail -3 "$LOGS/pg-reset-rw.log")"; return 1; }
+	psql_q -U postgres -c "CREATE DATABASE testdb" postgres >/dev/null &&
+		run pg pgbench -i -q -s "$scale" -h "$SOCK" -p "$PGPORT" testdb >"$LOGS/pgbench-init-reset-rw.log" 2>&1 ||
+		{ fail "reset: test database on rewindfs" "$(tail -3 "$LOGS/pgbench-init-reset-rw.log")"; return 1; }
+	run "$WORK/pg-stop-rw.sh" || { fail "reset: pg_ctl stop on rewindfs" "$(tail -3 "$LOGS/pg-ctl.log")"; return 1; }
+	sync "$data" # a sync point after the last file operation of the shutdown
+	"$RW" mark "$RW_MNT" pgclean >>"$LOGS/rewindfs-cli.log" 2>&1 || { fail "reset: rewindfs mark" "$(tail -1 "$LOGS/rewindfs-cli.log")"; return 1; }
+	run "$WORK/pg-start-rw.sh" || { fail "reset: pg_ctl start on rewindfs" "$(tail -3 "$LOGS/pg-reset-rw.log")"; return 1; }
+	for ((r = 0; r < rounds; r++)); do
+		psql_q -U postgres -c "$upd" testdb >/dev/null || { fail "reset: UPDATE on rewindfs" "see $LOGS"; break; }
+		start="$(now)"
+		if ! out="$(run "$RW" rewind "$RW_MNT" --to pgclean --stop "$WORK/pg-stop-rw.sh" --start "$WORK/pg-start-rw.sh" --json 2>>"$LOGS/rewindfs-cli.log")"; then
+			fail "reset: rewindfs rewind --stop --start" "$(tail -3 "$LOGS/rewindfs-cli.log") $(tail -3 "$LOGS/pg-reset-rw.log")"
+			break
+		fi
+		s="$(secs_since "$start")"
+		sum="$(psql_q -U postgres -c "$check" testdb)" || sum="?"
+		[[ "$sum" == 0 ]] || { fail "reset on rewindfs" "$sum rows still changed after the rewind"; break; }
+		t_rw="$t_rw $s"
+		for step in stop wait rewind start; do
+			t_step[$step]="${t_step[$step]:-} $(step_secs "$out" "$step")"
+		done
+	done
+	run "$WORK/pg-stop-rw.sh" || true
+
+	# PostgreSQL on the plain directory: the template route.
+	data="$PLAIN/pgreset/data"
+	rm -rf -- "$PLAIN/pgreset" && mkdir -p "$PLAIN/pgreset" && chown postgres:postgres "$PLAIN/pgreset" && chmod 0700 "$PLAIN/pgreset"
+	PG_DATA_DIRS+=("$data")
+	run pg initdb -D "$data" -A trust -U postgres --no-locale -E UTF8 >"$LOGS/initdb-reset-plain.log" 2>&1 ||
+		{ fail "reset: initdb on plain" "$(tail -3 "$LOGS/initdb-reset-plain.log")"; return 1; }
+	pg_reset_scripts "$data" plain
+	run "$WORK/pg-start-plain.sh" || { fail "reset: pg_ctl start on plain" "$(tail -3 "$LOGS/pg-reset-plain.log")"; return 1; }
+	psql_q -U postgres -c "CREATE DATABASE testdb_template" postgres >/dev/null &&
+		run pg pgbench -i -q -s "$scale" -h "$SOCK" -p "$PGPORT" testdb_template >"$LOGS/pgbench-init-reset-plain.log" 2>&1 &&
+		psql_q -U postgres -c "CREATE DATABASE testdb TEMPLATE testdb_template" postgres >/dev/null ||
+		{ fail "reset: test database on plain" "$(tail -3 "$LOGS/pgbench-init-reset-plain.log")"; return 1; }
+	for ((r = 0; r < rounds; r++)); do
+		psql_q -U postgres -c "$upd" testdb >/dev/null || { fail "reset: UPDATE on plain" "see $LOGS"; break; }
+		start="$(now)"
+		psql_q -U postgres -c "DROP DATABASE testdb" -c "CREATE DATABASE testdb TEMPLATE testdb_template" postgres >/dev/null ||
+			{ fail "reset: DROP + CREATE DATABASE TEMPLATE" "see $LOGS"; break; }
+		s="$(secs_since "$start")"
+		sum="$(psql_q -U postgres -c "$check" testdb)" || sum="?"
+		[[ "$sum" == 0 ]] || { fail "reset on plain" "$sum rows still changed after DROP + CREATE"; break; }
+		t_plain="$t_plain $s"
+	done
+	run "$WORK/pg-stop-plain.sh" || true
+	rwrow reset_pg "reset a PostgreSQL test database (pgbench -s $scale: $((scale * 100))k rows) after UPDATE of 1,000 rows: rewindfs rewind --to MARK --stop 'pg_ctl stop -m fast' --start 'pg_ctl start' (mean of $rounds) vs DROP DATABASE + CREATE DATABASE … TEMPLATE on the plain directory, server running" \
+		"$(fmt3 "$(mean "$t_rw")") s vs $(fmt3 "$(mean "$t_plain")") s"
+	rwrow reset_pg_steps "  the rewindfs reset's steps (means): stop, wait for the server's processes to be gone, rewind, start" \
+		"$(fmt3 "$(mean "${t_step[stop]:-}")") + $(fmt3 "$(mean "${t_step[wait]:-}")") + $(fmt3 "$(mean "${t_step[rewind]:-}")") + $(fmt3 "$(mean "${t_step[start]:-}")") s"
+
+	# SQLite: rewind to a mark vs copying the file back.
+	local db golden sql="$WORK/sql/reset-init.sql" sqlu="$WORK/sql/reset-update.sql" t_sq_rw="" t_sq_plain="" want got
+	mkdir -p "$WORK/sql"
+	printf 'CREATE TABLE items(id INTEGER PRIMARY KEY, v INTEGER NOT NULL, pad TEXT NOT NULL);\nWITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < %d) INSERT INTO items SELECT x, x, hex(randomblob(40)) FROM c;\nCREATE INDEX items_v ON items(v);\n' \
+		"$rows" >"$sql"
+	printf 'UPDATE items SET v = v + 1 WHERE id <= 1000;\n' >"$sqlu"
+	local sqcheck="SELECT count(*) FROM items WHERE v <> id;"
+	db="$RW_MNT/sqlreset/test.db"
+	mkdir -p "$RW_MNT/sqlreset"
+	run sh -c 'sqlite3 "$1" <"$2"' sh "$db" "$sql" || { fail "reset: SQLite test database on rewindfs" "sqlite3 failed"; return 1; }
+	sync "$RW_MNT/sqlreset" # a sync point after the journal's deletion
+	"$RW" mark "$RW_MNT" sqlclean >>"$LOGS/rewindfs-cli.log" 2>&1 || { fail "reset: rewindfs mark (SQLite)" "$(tail -1 "$LOGS/rewindfs-cli.log")"; return 1; }
+	for ((r = 0; r < rounds; r++)); do
+		run sh -c 'sqlite3 "$1" <"$2"' sh "$db" "$sqlu" || { fail "reset: SQLite UPDATE on rewindfs" "sqlite3 failed"; break; }
+		start="$(now)"
+		run "$RW" rewind "$RW_MNT" --to sqlclean >>"$LOGS/rewindfs-cli.log" 2>&1 || { fail "reset: rewindfs rewind (SQLite)" "$(tail -3 "$LOGS/rewindfs-cli.log")"; break; }
+		s="$(secs_since "$start")"
+		got="$(sqlite3 "$db" "$sqcheck")"
+		[[ "$got" == 0 ]] || { fail "reset SQLite on rewindfs" "$got rows still changed after the rewind"; break; }
+		t_sq_rw="$t_sq_rw $s"
+	done
+	db="$PLAIN/sqlreset/test.db" golden="$PLAIN/sqlreset/test.db.golden"
+	rm -rf -- "$PLAIN/sqlreset" && mkdir -p "$PLAIN/sqlreset"
+	run sh -c 'sqlite3 "$1" <"$2"' sh "$db" "$sql" && cp "$db" "$golden" && sync "$golden" || { fail "reset: SQLite test database on plain" "sqlite3 or cp failed"; return 1; }
+	for ((r = 0; r < rounds; r++)); do
+		run sh -c 'sqlite3 "$1" <"$2"' sh "$db" "$sqlu" || { fail "reset: SQLite UPDATE on plain" "sqlite3 failed"; break; }
+		start="$(now)"
+		cp "$golden" "$db.tmp" && sync "$db.tmp" && mv "$db.tmp" "$db" && sync "$PLAIN/sqlreset" || { fail "reset: copy SQLite back" "cp failed"; break; }
+		s="$(secs_since "$start")"
+		got="$(sqlite3 "$db" "$sqcheck")"
+		[[ "$got" == 0 ]] || { fail "reset SQLite on plain" "$got rows still changed after the copy"; break; }
+		t_sq_plain="$t_sq_plain $s"
+	done
+	want="$(du -k "$golden" | cut -f1)"
+	rwrow reset_sqlite "reset a SQLite test database ($((rows / 1000))k rows, $((want / 1024)) MiB) after UPDATE of 1,000 rows: rewindfs rewind --to MARK (mean of $rounds) vs copying the saved file back (cp, fsync, rename) on the plain directory" \
+		"$(fmt3 "$(mean "$t_sq_rw")") s vs $(fmt3 "$(mean "$t_sq_plain")") s"
+}
+
 # ---------------------------------------------------------------- run
 
 RUN_START="$(now)"
 if want sqlite || want rewind; then
 	bash "$HERE/gen-sql.sh" "$WORK/sql" "$SQL_TXNS" "$SQL_ROWS"
 fi
-for w in pgbench sqlite fio rewind; do
+for w in pgbench sqlite fio rewind reset; do
 	want "$w" || continue
 	"bench_$w" || fail "$w" "stopped early (see above)"
 done

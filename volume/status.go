@@ -44,6 +44,18 @@ type Status struct {
 	// Archive is the archive's progress, when the volume has one (filled
 	// in by the daemon that uploads; an unmounted volume gives the URL).
 	Archive *ArchiveStatus `json:"archive,omitempty"`
+	// WindowSeconds and WindowActualSeconds are Window and WindowActual in
+	// seconds. WindowAlert is set while the byte cap keeps less history
+	// than the window (Warnings says so too).
+	WindowSeconds       float64 `json:"window_seconds"`
+	WindowActualSeconds float64 `json:"window_actual_seconds"`
+	WindowAlert         bool    `json:"window_alert"`
+	// AppendedBytes is how many bytes of records the log took since the
+	// volume was opened (for a mounted volume: since the daemon started).
+	AppendedBytes int64 `json:"appended_bytes"`
+	// MetricsAddr is where the daemon serves Prometheus metrics, if it
+	// does (mount --metrics-addr).
+	MetricsAddr string `json:"metrics_addr,omitempty"`
 }
 
 // ArchiveStatus is what status says about the archive (package archive).
@@ -91,6 +103,11 @@ type Mark struct {
 	Name string  `json:"name"`
 	LSN  lsn.LSN `json:"lsn"`
 	Keep bool    `json:"keep,omitempty"`
+	// CostBytes is, for a kept mark, an estimate of what keeping it costs:
+	// the bytes of the segments after the mark that compaction would
+	// otherwise delete, because all their records are older than the
+	// window (markcost.go). Each kept mark is costed alone.
+	CostBytes int64 `json:"cost_bytes"`
 }
 
 // Status reports the volume's state.
@@ -129,6 +146,12 @@ func (v *Volume) Status() Status {
 	s.CompactionLag = r.Plan.Lag()
 	s.CompactionLagSeconds = r.LagSeconds
 	s.CompactionHeldBy = r.Plan.HeldBy
+	s.WindowSeconds = r.WindowSpan.Seconds()
+	if w.EarliestTime > 0 {
+		s.WindowActualSeconds = r.ActualSpan.Seconds()
+	}
+	s.WindowAlert = r.WindowAlert
+	s.AppendedBytes = v.log.AppendedBytes()
 	s.Warnings = append(s.Warnings, r.Warnings...)
 	for _, l := range v.hist.Rewinds() {
 		e, _ := v.hist.Entry(l)
@@ -137,7 +160,11 @@ func (v *Volume) Status() Status {
 		}
 	}
 	for _, m := range v.hist.MarkList() {
-		s.Marks = append(s.Marks, Mark{Name: m.Name, LSN: m.LSN, Keep: m.Keep})
+		mk := Mark{Name: m.Name, LSN: m.LSN, Keep: m.Keep}
+		if m.Keep {
+			mk.CostBytes = v.keptMarkCostLocked(m.LSN, r.Plan)
+		}
+		s.Marks = append(s.Marks, mk)
 	}
 	return s
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/rewindfs/rewindfs/lsn"
 	"github.com/rewindfs/rewindfs/volume"
@@ -116,6 +117,9 @@ func runBisect(c *cli.Context) error {
 	steps := bits.Len(uint(len(cands))) // ceil(log2(n+1)): the views a search of n takes
 	b.progress("%d sync point(s) between --good LSN %d and --bad LSN %d: about %d step(s) after checking both ends",
 		len(cands), good.LSN, bad.LSN, steps)
+	// A bar on a terminal; elsewhere the lines of each step are the progress.
+	b.bar = newProgress(b.quiet || !term.IsTerminal(int(os.Stderr.Fd())), "bisect (views tested)", int64(steps+2), false)
+	defer b.bar.done()
 	check := func(e volume.LogEntry, flag string, wantPass bool) error {
 		pass, err := b.try(e, "checking "+flag)
 		if err != nil {
@@ -150,6 +154,7 @@ func runBisect(c *cli.Context) error {
 			hi = mid
 		}
 	}
+	b.bar.done()
 	found, firstBad := good, bad
 	if lo >= 0 {
 		found = cands[lo]
@@ -221,6 +226,7 @@ type bisector struct {
 	mnt     string
 	mounted bool
 	views   int
+	bar     *progress // views tested, on a terminal
 }
 
 func (b *bisector) setup(viewDir string) error {
@@ -263,7 +269,11 @@ func (b *bisector) cleanup() {
 }
 
 func (b *bisector) progress(format string, args ...any) {
-	if !b.quiet {
+	switch {
+	case b.quiet:
+	case b.bar != nil:
+		b.bar.println("bisect: "+format, args...)
+	default:
 		fmt.Fprintf(os.Stderr, "bisect: "+format+"\n", args...)
 	}
 }
@@ -278,7 +288,14 @@ func (b *bisector) try(e volume.LogEntry, what string) (bool, error) {
 		return false, err
 	}
 	b.views++
+	if b.bar != nil {
+		b.bar.hold(true) // the test writes to the terminal
+	}
 	pass, terr := b.run(e.LSN)
+	if b.bar != nil {
+		b.bar.add(1)
+		b.bar.hold(false)
+	}
 	uerr := b.unmount()
 	if terr != nil {
 		return false, terr

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -26,6 +25,7 @@ func compactCommand() *cli.Command {
 			"  rewindfs compact /srv/pg",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
+			quietFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT"); err != nil {
@@ -38,20 +38,23 @@ func compactCommand() *cli.Command {
 			if t.view {
 				return fmt.Errorf("%s is a read-only view; compact the volume %s", t.mountpoint, t.volume)
 			}
+			p := newProgress(c.Bool("quiet"), "compacting", 0, false)
 			var r volume.CompactReport
 			if volume.Locked(t.volume) {
 				err = control.Call(t.volume, control.Request{Op: "compact"}, &r, 15*time.Minute)
 			} else {
 				var v *volume.Volume
 				if v, err = volume.Open(t.volume, volume.Options{Purpose: "compact", Logf: func(f string, a ...any) {
-					fmt.Fprintf(os.Stderr, f+"\n", a...)
+					p.println(f, a...)
 				}}); err == nil {
+					daemon.KeepUnarchived(v) // never delete a segment the archive has not confirmed
 					r, err = daemon.CompactNow(v)
 					if cerr := v.Close(); err == nil {
 						err = cerr
 					}
 				}
 			}
+			p.done()
 			if err != nil {
 				return err
 			}

@@ -62,10 +62,10 @@ func logCommand() *cli.Command {
 				if c.Bool("json") {
 					return enc.Encode(e)
 				}
-				line := fmt.Sprintf("%10d  %s  %-8s %s", e.LSN, e.Time.Local().Format("2006-01-02 15:04:05.000000"), e.Op, e.Path)
+				line := fmt.Sprintf("%10d  %s  %-8s %s", e.LSN, e.Time.Local().Format("2006-01-02 15:04:05.000000"), e.Op, printable(e.Path))
 				switch {
 				case e.NewPath != "":
-					line += " -> " + e.NewPath
+					line += " -> " + printable(e.NewPath)
 				case e.Op == "write":
 					line += fmt.Sprintf(" @%d +%d", e.Offset, e.Bytes)
 				case e.Op == "rewind":

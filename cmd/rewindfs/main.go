@@ -14,7 +14,15 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// completionFlag is what urfave/cli's bash completion script adds to a
+// command line to ask for the words that may come next.
+const completionFlag = "--generate-bash-completion"
+
 func main() {
+	if isMountHelper(os.Args[0]) {
+		runMountHelper() // mount -t fuse.rewindfs, /etc/fstab (mounthelper.go)
+		return
+	}
 	app := newApp()
 	if err := app.Run(reorderFlags(app, os.Args)); err != nil {
 		msg := strings.TrimSpace(err.Error())
@@ -50,6 +58,12 @@ func newApp() *cli.App {
 // the flags.
 func reorderFlags(app *cli.App, args []string) []string {
 	if len(args) < 3 {
+		return args
+	}
+	// Shell completion (urfave/cli's --generate-bash-completion) must stay
+	// the last argument, with no "--" before it, and urfave/cli reads the
+	// word being completed from os.Args: leave such a line alone.
+	if args[len(args)-1] == completionFlag {
 		return args
 	}
 	var cmd *cli.Command

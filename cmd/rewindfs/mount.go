@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rewindfs/rewindfs/daemon"
+	"github.com/rewindfs/rewindfs/metrics"
 	"github.com/rewindfs/rewindfs/volume"
 )
 
@@ -40,21 +41,34 @@ func mountCommand() *cli.Command {
 			"                            be mounted while the volume is also mounted read-write\n" +
 			"  --at TARGET               rewinds the volume to TARGET first, then mounts it read-write\n\n" +
 			"A database that runs as another user (PostgreSQL as postgres) needs --allow-other.\n\n" +
+			"--metrics-addr HOST:PORT serves Prometheus metrics (rewindfs_*: the numbers status shows,\n" +
+			"FUSE requests and errors, fsync latency, rewinds) at http://HOST:PORT/metrics. The host is\n" +
+			"required: 127.0.0.1 serves this host only; 0.0.0.0 or another address serves other hosts\n" +
+			"too, without authentication. Port 0 takes a free port; status --json names it\n" +
+			"(metrics_addr).\n\n" +
+			"When opening the volume takes longer than two seconds (a long log to scan), mount shows\n" +
+			"how far it is on stderr, unless --quiet.\n\n" +
+			"mount -t fuse.rewindfs and /etc/fstab work through /sbin/mount.fuse.rewindfs, a link to\n" +
+			"this program (scripts/install.sh makes it; see README).\n\n" +
 			"Examples:\n" +
 			"  rewindfs mount /var/lib/rewindfs/pg /srv/pg --allow-other\n" +
-			"  rewindfs mount /var/lib/rewindfs/pg /mnt/past --read-only --at 10m",
+			"  rewindfs mount /var/lib/rewindfs/pg /mnt/past --read-only --at 10m\n" +
+			"  rewindfs mount /var/lib/rewindfs/pg /srv/pg --allow-other --metrics-addr 127.0.0.1:9470",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "foreground", Aliases: []string{"f"}, Usage: "stay in the foreground"},
 			&cli.BoolFlag{Name: "read-only", Usage: "serve read-only (a view when used with --at)"},
 			&cli.StringFlag{Name: "at", Usage: "serve state(`TARGET`): an LSN, RFC 3339 time, duration ago or mark"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let users other than the mounting one use the mount (off by default)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request (very verbose)"},
+			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics at http://`HOST:PORT`/metrics (127.0.0.1:9470: this host only)"},
+			quietFlag,
 		},
 		Action: runMount,
 	}
 }
 
-func runMount(c *cli.Context) error {
+func runMount(c *cli.Context) (err error) {
+	defer func() { reportNotReady(err) }()
 	if err := needArgs(c, 2, "VOLUME MOUNTPOINT"); err != nil {
 		return err
 	}
@@ -74,19 +88,26 @@ func runMount(c *cli.Context) error {
 		}
 		return fmt.Errorf("volume %s is already mounted%s: unmount it first, or mount a read-only view with --read-only --at TARGET", vol, where)
 	}
+	if a := c.String("metrics-addr"); a != "" {
+		if err := metrics.CheckAddr(a); err != nil {
+			return err
+		}
+	}
 	cfg := daemon.Config{
 		Volume: vol, Mountpoint: mnt, ReadOnly: c.Bool("read-only"), At: c.String("at"),
-		AllowOther: c.Bool("allow-other"), Debug: c.Bool("debug"),
+		AllowOther: c.Bool("allow-other"), Debug: c.Bool("debug"), MetricsAddr: c.String("metrics-addr"),
 	}
 	if c.Bool("foreground") {
-		return runForeground(cfg)
+		return runForeground(cfg, c.Bool("quiet"))
 	}
-	return spawnDaemon(vol)
+	return spawnDaemon(vol, c.Bool("quiet"))
 }
 
 // runForeground serves until unmounted. Started by spawnDaemon, it reports
-// readiness on the inherited descriptor.
-func runForeground(cfg daemon.Config) error {
+// readiness on the inherited descriptor, and before that how far the
+// recovery of the log is ("progress READ TOTAL" lines); run by hand, it
+// shows that itself.
+func runForeground(cfg daemon.Config, quiet bool) error {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix(fmt.Sprintf("rewindfs[%d] ", os.Getpid()))
 	if fdStr := os.Getenv(readyFDEnv); fdStr != "" {
@@ -94,6 +115,7 @@ func runForeground(cfg daemon.Config) error {
 		fd, err := strconv.Atoi(fdStr)
 		if err == nil {
 			pipe := os.NewFile(uintptr(fd), "ready")
+			cfg.Progress = func(read, total int64) { fmt.Fprintf(pipe, "progress %d %d\n", read, total) }
 			cfg.Ready = func(err error) {
 				if err != nil {
 					fmt.Fprintf(pipe, "%s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -104,6 +126,12 @@ func runForeground(cfg daemon.Config) error {
 			}
 		}
 	}
+	if cfg.Ready == nil && !quiet {
+		p := newProgress(false, "recovering the log", 0, true)
+		cfg.Progress = func(read, total int64) { p.set(read, total) }
+		cfg.Ready = func(error) { p.done() }
+	}
+	notifySystemd(&cfg)
 	err := daemon.Run(cfg)
 	if err != nil {
 		log.Printf("exit: %v", err)
@@ -113,8 +141,8 @@ func runForeground(cfg daemon.Config) error {
 
 // spawnDaemon starts this program again with --foreground in a new session,
 // its output appended to the volume's daemon.log, and waits until it says it
-// is serving or why it is not.
-func spawnDaemon(vol string) error {
+// is serving or why it is not, showing how far its recovery is meanwhile.
+func spawnDaemon(vol string, quiet bool) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -130,6 +158,7 @@ func spawnDaemon(vol string) error {
 	}
 	args := append([]string{os.Args[1], "--foreground"}, os.Args[2:]...)
 	cmd := exec.Command(exe, args...)
+	cmd.Args[0] = "rewindfs" // not mount.fuse.rewindfs, which would be the mount helper again
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
@@ -143,9 +172,21 @@ func spawnDaemon(vol string) error {
 		err  error
 	}
 	ch := make(chan answer, 1)
+	p := newProgress(quiet, "recovering the log", 0, true)
+	defer p.done()
 	go func() {
-		line, err := bufio.NewReader(r).ReadString('\n')
-		ch <- answer{strings.TrimSpace(line), err}
+		br := bufio.NewReader(r)
+		for {
+			line, err := br.ReadString('\n')
+			line = strings.TrimSpace(line)
+			var read, total int64
+			if n, _ := fmt.Sscanf(line, "progress %d %d", &read, &total); n == 2 && err == nil {
+				p.set(read, total)
+				continue
+			}
+			ch <- answer{line, err}
+			return
+		}
 	}()
 	select {
 	case a := <-ch:
@@ -185,7 +226,10 @@ func unmountCommand() *cli.Command {
 		Usage:     "sync and unmount a mounted volume",
 		ArgsUsage: "MOUNTPOINT",
 		Description: "Makes every change durable, unmounts, and waits for the daemon to close the volume.\n" +
-			"Refuses while files on the mount are open. A mount whose daemon died is detached.",
+			"Refuses while files on the mount are open. A mount whose daemon died is detached.\n" +
+			"umount(8) works too: the daemon then syncs and closes the volume as it exits.\n\n" +
+			"Example:\n" +
+			"  rewindfs unmount /srv/pg",
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "MOUNTPOINT"); err != nil {
 				return err

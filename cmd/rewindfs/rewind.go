@@ -45,6 +45,7 @@ func rewindCommand() *cli.Command {
 			&cli.StringFlag{Name: "stop", Usage: "run shell `COMMAND` first to stop the database, then wait until no file on the mount is open"},
 			&cli.StringFlag{Name: "start", Usage: "run shell `COMMAND` after the rewind (also after a failed one) to start the database"},
 			&cli.DurationFlag{Name: "open-timeout", Value: time.Minute, Usage: "with --stop: how long to wait for files on the mount to close"},
+			quietFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT --to TARGET"); err != nil {
@@ -65,6 +66,7 @@ func rewindCommand() *cli.Command {
 				return rewindStopStart(c, t, req)
 			}
 			var plan volume.RewindPlan
+			p := newProgress(c.Bool("quiet"), "rewinding", 0, false)
 			if volume.Locked(t.volume) {
 				err = control.Call(t.volume, req, &plan, 10*time.Minute)
 				if err != nil && c.Bool("earliest-if-unavailable") && isOutsideWindow(err) {
@@ -77,6 +79,7 @@ func rewindCommand() *cli.Command {
 			} else {
 				plan, err = rewindOffline(t.volume, req, c.Bool("earliest-if-unavailable"))
 			}
+			p.done()
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,11 @@ func statusCommand() *cli.Command {
 		ArgsUsage: "VOLUME|MOUNTPOINT",
 		Description: "For a mounted volume the daemon answers; an unmounted one is read (not changed).\n" +
 			"--json prints one object with head_lsn, earliest_lsn, earliest_time, window, log_bytes,\n" +
-			"base_lsn, mounted, pid, mountpoint and more.",
+			"base_lsn, mounted, pid, mountpoint and more. A kept mark shows what it costs: the log it\n" +
+			"holds that compaction would otherwise delete (cost_bytes).\n\n" +
+			"Examples:\n" +
+			"  rewindfs status /srv/pg\n" +
+			"  rewindfs status /var/lib/rewindfs/pg --json | jq .earliest_time",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print one JSON object"}},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT"); err != nil {
@@ -85,6 +89,9 @@ func printStatus(s volume.Status) {
 	fmt.Printf("last sync  LSN %d\n", s.LastSyncLSN)
 	fmt.Printf("log        %s in %d segment(s), %d records; page size %d, compression %s\n", humanBytes(s.LogBytes), s.Segments, s.Records, s.PageSize, s.Compression)
 	fmt.Printf("files      %d inodes, %d open handle(s)\n", s.Files, s.OpenFiles)
+	if s.MetricsAddr != "" {
+		fmt.Printf("metrics    http://%s/metrics\n", s.MetricsAddr)
+	}
 	printArchiveStatus(s.Archive)
 	for _, b := range s.Timeline {
 		fmt.Printf("rewind     at LSN %d (%s) back to LSN %d\n", b.LSN, fmtTime(b.Time), b.Target)
@@ -92,7 +99,7 @@ func printStatus(s volume.Status) {
 	for _, m := range s.Marks {
 		kept := ""
 		if m.Keep {
-			kept = " (kept)"
+			kept = fmt.Sprintf(" (kept: holds %s of history older than the window)", humanBytes(m.CostBytes))
 		}
 		fmt.Printf("mark       %s = LSN %d%s\n", m.Name, m.LSN, kept)
 	}

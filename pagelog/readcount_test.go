@@ -1,0 +1,37 @@
+package pagelog
+
+import (
+	"bytes"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestCountReads: a recovery scan through CountReads reads about what
+// ScanBytes predicts, and AppendedBytes counts what was appended.
+func TestCountReads(t *testing.T) {
+	dir := t.TempDir()
+	l, _, err := Open(Options{Dir: dir, SegmentSize: 1 << 16}, nil)
+	require.NoError(t, err)
+	data := bytes.Repeat([]byte{7}, 3000)
+	for i := 0; i < 100; i++ {
+		_, _, _, err := l.Append(1, []byte("m"), data)
+		require.NoError(t, err)
+	}
+	require.NoError(t, l.Sync(l.Head()))
+	appended := l.AppendedBytes()
+	require.Greater(t, appended, int64(100*3000))
+	require.NoError(t, l.Close())
+
+	want := ScanBytes(dir)
+	require.GreaterOrEqual(t, want, appended, "the segments hold every appended record")
+	var n atomic.Int64
+	l, rep, err := Open(Options{Dir: dir, ReadOnly: true, FS: CountReads(nil, &n)}, nil)
+	require.NoError(t, err)
+	defer l.Close()
+	require.Equal(t, int64(100), rep.Records)
+	require.Zero(t, l.AppendedBytes(), "nothing appended since this Open")
+	require.GreaterOrEqual(t, n.Load(), want)
+	require.LessOrEqual(t, n.Load(), 2*want)
+}
