@@ -96,4 +96,3 @@ func (l *Log) waitSpare() {
 		<-d
 	}
 }
-
