@@ -34,6 +34,14 @@ const (
 // The returned function releases it.
 func LockFolds(volumeDir string, exclusive bool) (func(), error) {
 	dir := filepath.Join(volumeDir, Dir)
+	if !exclusive {
+		// A view of a volume that was never opened read-write since
+		// compaction came has no base image, and nothing can be folding:
+		// it need not lock, and it creates nothing.
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return func() {}, nil
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create base image directory: %w", err)
 	}

@@ -1,6 +1,7 @@
 package fusefs
 
 import (
+	"math"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -47,19 +48,30 @@ func (fs *FS) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.Attr
 		s.Valid |= fsstate.SetSize
 		s.Size = sz
 	}
+	// With CAP_HANDLE_KILLPRIV_V2 the kernel leaves dropping set-ID bits
+	// on chown and unprivileged truncate to us.
+	s.KillSUIDGID = in.Valid&fuse.FATTR_KILL_SUIDGID != 0
 	switch {
 	case in.Valid&fuse.FATTR_ATIME_NOW != 0:
 		s.Valid |= fsstate.SetAtimeNow
 	case in.Valid&fuse.FATTR_ATIME != 0:
 		s.Valid |= fsstate.SetAtime
-		s.Atime = int64(in.Atime)*1e9 + int64(in.Atimensec)
+		t, ok := unixNano(in.Atime, in.Atimensec)
+		if !ok {
+			return fuse.Status(syscall.EOVERFLOW)
+		}
+		s.Atime = t
 	}
 	switch {
 	case in.Valid&fuse.FATTR_MTIME_NOW != 0:
 		s.Valid |= fsstate.SetMtimeNow
 	case in.Valid&fuse.FATTR_MTIME != 0:
 		s.Valid |= fsstate.SetMtime
-		s.Mtime = int64(in.Mtime)*1e9 + int64(in.Mtimensec)
+		t, ok := unixNano(in.Mtime, in.Mtimensec)
+		if !ok {
+			return fuse.Status(syscall.EOVERFLOW)
+		}
+		s.Mtime = t
 	}
 	var a fsstate.Attr
 	var err error
@@ -82,6 +94,27 @@ func (fs *FS) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fuse.Attr
 	out.SetTimeout(attrTimeout)
 	fillAttr(&out.Attr, a, fs.v.PageSize())
 	return fuse.OK
+}
+
+// Times are kept as int64 nanoseconds since 1970 (part of the record
+// format), which spans 1677-09-21 to 2262-04-11. The kernel passes any
+// 64-bit second count, and with the writeback cache it keeps showing the
+// time it asked for, so a time out of that range is refused (EOVERFLOW, as
+// for a value that does not fit) rather than stored wrapped around and
+// found in another century after a remount.
+const (
+	minTimeSec int64 = math.MinInt64 / 1_000_000_000                 // -9223372036: with any nanoseconds, still in range
+	maxTimeSec int64 = (math.MaxInt64 - 999_999_999) / 1_000_000_000 // 9223372035
+)
+
+// unixNano converts a time the kernel sends (seconds as two's complement,
+// nanoseconds) to nanoseconds, or reports that it does not fit.
+func unixNano(sec uint64, nsec uint32) (int64, bool) {
+	s := int64(sec)
+	if s < minTimeSec || s > maxTimeSec || nsec >= 1e9 {
+		return 0, false
+	}
+	return s*1e9 + int64(nsec), true
 }
 
 // Access is checked by the kernel (default_permissions); this only says yes
@@ -132,12 +165,27 @@ func (fs *FS) ListXAttr(cancel <-chan struct{}, h *fuse.InHeader, dest []byte) (
 	return sz, errno(err)
 }
 
+// POSIX ACLs travel as these extended attributes. Without FUSE_POSIX_ACL
+// the kernel passes them to us as plain attributes and enforces nothing, so
+// storing one would let setfacl succeed with no effect: an ACL that denies a
+// user would not deny. They are refused, as by a file system mounted noacl.
+const (
+	aclAccess  = "system.posix_acl_access"
+	aclDefault = "system.posix_acl_default"
+)
+
 // SetXAttr sets an extended attribute.
 func (fs *FS) SetXAttr(cancel <-chan struct{}, in *fuse.SetXAttrIn, attr string, data []byte) fuse.Status {
+	if attr == aclAccess || attr == aclDefault {
+		return fuse.Status(syscall.EOPNOTSUPP)
+	}
 	return errno(fs.v.SetXattr(in.NodeId, attr, append([]byte(nil), data...), in.Flags))
 }
 
 // RemoveXAttr removes an extended attribute.
 func (fs *FS) RemoveXAttr(cancel <-chan struct{}, h *fuse.InHeader, attr string) fuse.Status {
+	if attr == aclAccess || attr == aclDefault {
+		return fuse.Status(syscall.EOPNOTSUPP)
+	}
 	return errno(fs.v.RemoveXattr(h.NodeId, attr))
 }

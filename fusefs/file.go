@@ -4,6 +4,8 @@ import (
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/rewindfs/rewindfs/fsstate"
 )
 
 // fallocate(2) modes.
@@ -54,7 +56,11 @@ func (fs *FS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.Re
 
 // Write appends one write record.
 func (fs *FS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
-	if _, err := fs.v.Write(in.NodeId, int64(in.Offset), data); err != nil {
+	// With CAP_HANDLE_KILLPRIV_V2 the kernel no longer asks for
+	// security.capability before every write (a GETXATTR round trip each);
+	// in exchange the write says when to drop the set-ID bits.
+	kill := in.WriteFlags&fuse.WRITE_KILL_SUIDGID != 0
+	if _, err := fs.v.WriteKill(in.NodeId, int64(in.Offset), data, kill); err != nil {
 		return 0, errno(err)
 	}
 	return uint32(len(data)), fuse.OK
@@ -68,6 +74,9 @@ func (fs *FS) Release(cancel <-chan struct{}, in *fuse.ReleaseIn) {
 	fs.mu.Lock()
 	h := fs.handles[in.Fh]
 	delete(fs.handles, in.Fh)
+	if h != nil {
+		delete(fs.blocks, h.ino)
+	}
 	fs.mu.Unlock()
 	if h == nil {
 		return
@@ -79,8 +88,45 @@ func (fs *FS) Release(cancel <-chan struct{}, in *fuse.ReleaseIn) {
 
 // Fsync makes everything written so far durable (the whole log, which is
 // more than one file needs, and costs the same single fdatasync).
+//
+// With the writeback cache the kernel keeps a file's attributes while it is
+// open and trusts its own size and times, but st_blocks only we know: the
+// kernel wrote its dirty pages to us before FSYNC, so once they are in the
+// log the cached attributes are dropped and the next stat counts them. This
+// only invalidates attributes (offset -1), never pages, so it takes no page
+// lock and is safe inside the request.
+//
+// It is done only when st_blocks changed since the last time: dropping the
+// attributes costs a GETATTR and a GETXATTR round trip on the next write,
+// and a database that fsyncs overwrites of its own pages changes no block
+// count (measured with fio, random 4 KiB writes with fdatasync every 8).
 func (fs *FS) Fsync(cancel <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	return errno(fs.v.Sync())
+	if err := fs.v.Sync(); err != nil {
+		return errno(err)
+	}
+	if fs.server == nil {
+		return fuse.OK
+	}
+	var blocks uint64
+	known := fs.v.View(func(st *fsstate.State) error {
+		n := st.Inodes[in.NodeId]
+		if n == nil {
+			return syscall.ENOENT
+		}
+		blocks = st.Attr(n).Blocks
+		return nil
+	}) == nil
+	fs.mu.Lock()
+	last, seen := fs.blocks[in.NodeId]
+	changed := !known || !seen || last != blocks
+	if known {
+		fs.blocks[in.NodeId] = blocks
+	}
+	fs.mu.Unlock()
+	if changed {
+		fs.server.InodeNotify(in.NodeId, -1, 0)
+	}
+	return fuse.OK
 }
 
 // Fallocate supports mode 0 (extend the size) and FALLOC_FL_KEEP_SIZE (a

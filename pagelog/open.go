@@ -111,6 +111,11 @@ func (l *Log) listSegments() ([]string, error) {
 	}
 	var segs []string
 	for _, name := range names {
+		if name == spareName {
+			// Left as it is: a spare is rewritten from scratch before it
+			// is used, and a command that is refused changes nothing.
+			continue
+		}
 		if strings.HasSuffix(name, segTempSuffix) && !l.readOnly {
 			if err := l.fs.Remove(l.path(name)); err != nil {
 				return nil, fmt.Errorf("pagelog: remove unfinished segment %s: %w", name, err)
