@@ -116,9 +116,10 @@ func (p *Pin) Release() {
 	p.f = nil
 }
 
-// Pins returns the pins of live views and removes those of views that are
-// gone. The caller holds LockFolds exclusively.
-func Pins(volumeDir string) ([]PinInfo, error) {
+// Pins returns the pins of live views. With prune, which a fold does while
+// it holds LockFolds exclusively, it also removes the pins of views that
+// are gone; without, it changes nothing (status).
+func Pins(volumeDir string, prune bool) ([]PinInfo, error) {
 	dir := filepath.Join(volumeDir, Dir, pinsDir)
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -135,7 +136,9 @@ func Pins(volumeDir string) ([]PinInfo, error) {
 			continue // removed by its view just now
 		}
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			os.Remove(path) // its view is gone
+			if prune {
+				os.Remove(path) // its view is gone
+			}
 			f.Close()
 			continue
 		}

@@ -95,7 +95,7 @@ func (v *Volume) Compact() (CompactReport, error) {
 		return CompactReport{}, err
 	}
 	defer unlock()
-	views, err := baseimage.Pins(v.Dir)
+	views, err := baseimage.Pins(v.Dir, true)
 	if err != nil {
 		return CompactReport{}, err
 	}
@@ -227,7 +227,7 @@ type Retention struct {
 // retentionLocked computes Retention; the caller holds v.mu.
 func (v *Volume) retentionLocked() Retention {
 	var r Retention
-	views, _ := baseimage.Pins(v.Dir)
+	views, _ := baseimage.Pins(v.Dir, false) // status changes nothing
 	r.Plan, _ = compaction.Choose(v.hist, v.log.Segments(), v.policy, v.now(), v.log.Durable(), v.pinsLocked(views))
 	r.WindowSpan = v.policy.Window
 	w := v.hist.Window()

@@ -501,3 +501,36 @@ func TestCompactionFailureIsRetried(t *testing.T) {
 		require.NoError(t, v.Close())
 	}
 }
+
+// TestCompactionKeepsUnarchivedSegments: with an archive behind, folding
+// goes on but no segment holding a record after what the archive has
+// confirmed is deleted; once it catches up, they go.
+func TestCompactionKeepsUnarchivedSegments(t *testing.T) {
+	v, _, clock := clockVolume(t, InitOptions{Window: time.Second, SegmentSize: 1 << 16}, true)
+	defer func() { v.Close() }()
+	archived := lsn.LSN(0)
+	v.SetArchivedThrough(func() lsn.LSN { return archived })
+	w := &workload{t: t, v: v, rng: rand.New(rand.NewSource(12)), dirs: []uint64{fsstate.RootIno}}
+	for i := 0; i < 600; i++ {
+		clock.Add(10 * time.Millisecond)
+		w.step()
+	}
+	require.NoError(t, v.Flush())
+	segs := len(v.log.Segments())
+	r := compactAll(t, v)
+	require.Greater(t, r.ToLSN, lsn.LSN(0), "the base did not move")
+	require.Zero(t, r.SegmentsRemoved, "a segment the archive has not confirmed was deleted")
+	require.Equal(t, segs, len(v.log.Segments()))
+
+	archived = r.ToLSN / 2
+	compactAll(t, v)
+	require.LessOrEqual(t, v.log.Segments()[0].FirstLSN, archived+1,
+		"a segment with records after the archived LSN %d was deleted", archived)
+	require.Less(t, len(v.log.Segments()), segs, "nothing was deleted once the archive caught up")
+	for _, s := range v.log.Segments() {
+		if s.LastLSN > archived {
+			continue
+		}
+		t.Fatalf("segment %s (LSNs %d..%d) is wholly archived and folded but still there", s.Name, s.FirstLSN, s.LastLSN)
+	}
+}
