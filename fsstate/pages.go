@@ -31,6 +31,7 @@ type chunk struct {
 // that were written.
 type PageTable struct {
 	chunks map[uint64]*chunk
+	used   int // non-hole refs in all chunks: st_blocks is asked for on every write and fsync
 }
 
 // Get returns the reference for page p (a hole if never written).
@@ -55,6 +56,7 @@ func (t *PageTable) Set(p uint64, ref PageRef) {
 	slot := &c.refs[p%chunkPages]
 	if slot.IsHole() {
 		c.used++
+		t.used++
 	}
 	*slot = ref
 }
@@ -68,6 +70,7 @@ func (t *PageTable) Clear(p uint64) {
 	slot := &c.refs[p%chunkPages]
 	if !slot.IsHole() {
 		c.used--
+		t.used--
 		*slot = PageRef{}
 	}
 	if c.used == 0 {
@@ -81,6 +84,7 @@ func (t *PageTable) TruncatePages(n uint64) {
 		first := k * chunkPages
 		switch {
 		case first >= n:
+			t.used -= t.chunks[k].used
 			delete(t.chunks, k)
 		case first+chunkPages > n:
 			for p := n; p < first+chunkPages; p++ {
@@ -91,20 +95,14 @@ func (t *PageTable) TruncatePages(n uint64) {
 }
 
 // Count returns how many pages are not holes.
-func (t *PageTable) Count() int {
-	n := 0
-	for _, c := range t.chunks {
-		n += c.used
-	}
-	return n
-}
+func (t *PageTable) Count() int { return t.used }
 
 // Clone returns an independent copy.
 func (t *PageTable) Clone() PageTable {
 	if t.chunks == nil {
 		return PageTable{}
 	}
-	out := PageTable{chunks: make(map[uint64]*chunk, len(t.chunks))}
+	out := PageTable{chunks: make(map[uint64]*chunk, len(t.chunks)), used: t.used}
 	for k, c := range t.chunks {
 		cc := *c
 		out.chunks[k] = &cc

@@ -33,12 +33,25 @@ func (r *segReader) bytes(off int64, n int64) ([]byte, error) {
 	}
 	want := max(n, readWindow)
 	want = min(want, r.size-off)
-	if int64(cap(r.buf)) < want {
-		r.buf = make([]byte, want)
+	// Keep what is already buffered from off on, and read only the rest:
+	// a record longer than the window (a 1 MiB write) would otherwise be
+	// read twice, once for its header and once whole, doubling the bytes a
+	// mount reads.
+	var kept []byte
+	if off >= r.off && off < r.off+int64(len(r.buf)) {
+		kept = r.buf[off-r.off:]
 	}
-	r.buf = r.buf[:want]
-	got, err := r.f.ReadAt(r.buf, off)
-	if int64(got) == want {
+	keep := int64(len(kept))
+	if int64(cap(r.buf)) < want {
+		nb := make([]byte, want)
+		copy(nb, kept)
+		r.buf = nb
+	} else {
+		copy(r.buf[:keep], kept) // copy handles the overlap
+		r.buf = r.buf[:want]
+	}
+	got, err := r.f.ReadAt(r.buf[keep:], off+keep)
+	if int64(got) == want-keep {
 		err = nil
 	}
 	if err != nil {
