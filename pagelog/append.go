@@ -157,7 +157,8 @@ func (l *Log) encode(h *recordHeader, meta, data []byte) []byte {
 //
 // Any failure breaks the log.
 func (l *Log) roll(created int64) error {
-	if old := l.cur; old != nil {
+	prev := l.cur
+	if old := prev; old != nil {
 		// Give back the preallocated space the segment did not use, so
 		// that a sealed segment ends at its last record.
 		if err := old.f.Truncate(old.size.Load()); err != nil {
@@ -227,6 +228,8 @@ func (l *Log) roll(created int64) error {
 	seg.size.Store(segHeaderLen)
 	l.addSegment(seg)
 	l.cur = seg
-	l.prepareSpare()
+	if prev == nil || spareWorthIt(prev.syncs.Load(), l.segSize) {
+		l.prepareSpare()
+	}
 	return nil
 }

@@ -109,7 +109,8 @@ type segment struct {
 	firstTime int64
 	lastTime  int64
 	size      atomic.Int64
-	removed   atomic.Bool // deleted by RemoveThrough; f is closed
+	removed   atomic.Bool  // deleted by RemoveThrough; f is closed
+	syncs     atomic.Int64 // fdatasyncs Sync ran on it, to judge whether a zero-filled spare pays (spare.go)
 }
 
 func (s *segment) info() SegmentInfo {

@@ -25,6 +25,7 @@ func TestZeroFilledSpareSegments(t *testing.T) {
 		n, tm, loc, err := l.Append(1, []byte("m"), data)
 		require.NoError(t, err)
 		recs = append(recs, testRecord{lsn: n, time: tm, typ: 1, meta: []byte("m"), data: append([]byte(nil), data...), loc: loc})
+		require.NoError(t, l.Sync(n)) // a syncing workload, for which spares pay
 		// Let the spare be made between appends sometimes, not always.
 		if i%3 == 0 {
 			l.waitSpare()
@@ -45,6 +46,50 @@ func TestZeroFilledSpareSegments(t *testing.T) {
 	require.NoError(t, l.Close())
 	_, err = Verify("/log", mem)
 	require.NoError(t, err)
+}
+
+// A stream of appends without syncs (a bulk load) would pay for zeroing
+// each segment and gain nothing: after the first roll no spare is made,
+// and once the workload syncs again, spares come back.
+func TestNoSpareForStreamsWithoutSyncs(t *testing.T) {
+	mem := NewMemFS()
+	opts := preallocOpts(mem)
+	opts.ZeroFill = true
+	l, _, err := Open(opts, nil)
+	require.NoError(t, err)
+	defer l.Close()
+	spares := func() int {
+		l.waitSpare()
+		names, err := mem.ReadDir("/log")
+		require.NoError(t, err)
+		n := 0
+		for _, name := range names {
+			if name == spareName {
+				n++
+			}
+		}
+		return n
+	}
+	data := make([]byte, 20<<10)
+	appendUntilRoll := func(sync bool) {
+		segs := len(l.Segments())
+		for len(l.Segments()) == segs {
+			n, _, _, err := l.Append(1, nil, data)
+			require.NoError(t, err)
+			if sync {
+				require.NoError(t, l.Sync(n))
+			}
+		}
+	}
+	_, _, _, err = l.Append(1, nil, data) // the first segment
+	require.NoError(t, err)
+	require.Equal(t, 1, spares(), "a log just opened gets a spare")
+	appendUntilRoll(false) // takes the spare made at open
+	appendUntilRoll(false)
+	require.Zero(t, spares(), "the segment sealed saw no sync: no spare")
+	appendUntilRoll(true)
+	appendUntilRoll(true)
+	require.Equal(t, 1, spares(), "synced segments: a spare again")
 }
 
 // A crash while the spare is being written, or after, loses nothing: the

@@ -61,6 +61,7 @@ func (l *Log) Sync(upTo lsn.LSN) error {
 	var err error
 	if seg != nil {
 		err = seg.f.Datasync()
+		seg.syncs.Add(1)
 	}
 
 	l.syncMu.Lock()
