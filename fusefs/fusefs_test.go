@@ -19,7 +19,13 @@ import (
 // directory, and unmounts in t.Cleanup, failing the test if that fails.
 // The test process must not mmap files of its own mount (see go-fuse's
 // fs/api.go on deadlocks); real databases run as separate processes in e2e.
-func mountTest(t *testing.T) (string, *FS, *volume.Volume) {
+func mountTest(t testing.TB) (string, *FS, *volume.Volume) {
+	t.Helper()
+	return mountWith(t, volume.InitOptions{SegmentSize: 4 << 20}, volume.Options{Logf: t.Logf})
+}
+
+// mountWith is mountTest with the volume's settings and open options given.
+func mountWith(t testing.TB, io volume.InitOptions, o volume.Options) (string, *FS, *volume.Volume) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting with DirectMount needs root")
@@ -28,9 +34,9 @@ func mountTest(t *testing.T) (string, *FS, *volume.Volume) {
 	volDir := filepath.Join(dir, "vol")
 	mnt := filepath.Join(dir, "mnt")
 	require.NoError(t, os.Mkdir(mnt, 0o755))
-	_, err := volume.Init(volDir, volume.InitOptions{SegmentSize: 4 << 20})
+	_, err := volume.Init(volDir, io)
 	require.NoError(t, err)
-	v, err := volume.Open(volDir, volume.Options{Logf: t.Logf})
+	v, err := volume.Open(volDir, o)
 	require.NoError(t, err)
 	fs := New(v, t.Logf)
 	server, err := fuse.NewServer(fs, mnt, MountOptions(volDir, false, false, false))

@@ -23,6 +23,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -174,7 +175,10 @@ type printlnLogger func(string, ...any)
 func (l printlnLogger) Println(v ...any) { l("metrics: %s", fmt.Sprintln(v...)) }
 
 // Serve answers HTTP requests on ln until Close: the metrics at /metrics,
-// a line that says so at /, nothing else.
+// a line that says so at /, and, when ln is a loopback address, Go's
+// profiles at /debug/pprof/ (go tool pprof http://127.0.0.1:PORT/debug/pprof/profile):
+// what a request costs is best seen in a profile of the daemon under the
+// real workload, and a loopback socket is reachable from this host only.
 func (m *Metrics) Serve(ln net.Listener, logf func(string, ...any)) {
 	if logf == nil {
 		logf = log.Printf
@@ -188,6 +192,13 @@ func (m *Metrics) Serve(ln net.Listener, logf func(string, ...any)) {
 		}
 		fmt.Fprintf(w, "rewindfs: Prometheus metrics are at %s\n", Path)
 	})
+	if isLoopback(ln.Addr()) {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	srv := m.srv
 	go func() {
@@ -237,8 +248,12 @@ func Listen(addr string) (ln net.Listener, loopback bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("--metrics-addr %s: %w", addr, err)
 	}
-	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
-		loopback = ta.IP.IsLoopback()
-	}
-	return ln, loopback, nil
+	return ln, isLoopback(ln.Addr()), nil
+}
+
+// isLoopback says whether a listener's address is reachable from this host
+// only.
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }

@@ -168,6 +168,14 @@ func TestServe(t *testing.T) {
 	require.NotNil(t, f["process_resident_memory_bytes"])
 	require.NotNil(t, f["go_goroutines"])
 
+	// On a loopback address the daemon's profiles are there too.
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), "goroutine profile")
+
 	// The next scrape reads status again.
 	st.HeadLSN, st.LogBytes, st.Archive = 2000, 6<<20, nil
 	f = scrape(t, addr)
@@ -175,7 +183,7 @@ func TestServe(t *testing.T) {
 	require.Equal(t, float64(6<<20), value(t, f, "rewindfs_log_bytes"))
 	require.Nil(t, f["rewindfs_archive_lag_seconds"], "no archive, no archive metrics")
 
-	resp, err := http.Get("http://" + addr + "/")
+	resp, err = http.Get("http://" + addr + "/")
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
