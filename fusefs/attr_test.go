@@ -1,8 +1,14 @@
 package fusefs
 
 import (
+	"bytes"
 	"math"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestUnixNano(t *testing.T) {
@@ -28,5 +34,37 @@ func TestUnixNano(t *testing.T) {
 		if ok != tc.ok || (ok && got != tc.want) {
 			t.Errorf("unixNano(%d, %d) = %d, %v; want %d, %v", int64(tc.sec), tc.nsec, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+func TestBlocksStale(t *testing.T) {
+	for _, c := range []struct {
+		last, now uint64
+		want      bool
+	}{
+		{0, 0, false}, {0, 8, true}, {8, 0, true}, {8, 8, false},
+		{64, 72, true}, {80, 88, false}, {2048, 2056, false}, {2048, 2304, true}, {2048, 1792, true},
+	} {
+		require.Equal(t, c.want, blocksStale(c.last, c.now), "last %d now %d", c.last, c.now)
+	}
+}
+
+// A file that grows by a page per fsync (a WAL) shows st_blocks within an
+// eighth of the truth after every fsync, never 0 once it has data.
+func TestBlocksAfterFsyncOfAGrowingFile(t *testing.T) {
+	mnt, _, _ := mountTest(t)
+	f, err := os.Create(filepath.Join(mnt, "wal"))
+	require.NoError(t, err)
+	defer f.Close()
+	page := bytes.Repeat([]byte{1}, 4096)
+	for i := range 300 {
+		_, err := f.Write(page)
+		require.NoError(t, err)
+		require.NoError(t, f.Sync())
+		var st syscall.Stat_t
+		require.NoError(t, syscall.Fstat(int(f.Fd()), &st))
+		want := int64(i+1) * 8
+		require.Greater(t, st.Blocks, int64(0), "after %d pages", i+1)
+		require.GreaterOrEqual(t, st.Blocks*8, want*7, "after %d pages: %d blocks", i+1, st.Blocks)
 	}
 }
