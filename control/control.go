@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -171,11 +172,24 @@ type Server struct {
 	ln *net.UnixListener
 	h  Handler
 	wg sync.WaitGroup
+
+	mu      sync.Mutex
+	closed  bool
+	reading map[*net.UnixConn]bool // connections whose request has not arrived yet
 }
+
+// A request must arrive within requestTimeout of connecting and be at most
+// maxRequest bytes: a client that connects and sends nothing (a stuck
+// script, nc -U) must not hold a goroutine, nor hold up an unmount, which
+// waits for the requests under way.
+const (
+	requestTimeout = 30 * time.Second
+	maxRequest     = 1 << 20
+)
 
 // NewServer starts answering requests on ln.
 func NewServer(ln *net.UnixListener, h Handler) *Server {
-	s := &Server{ln: ln, h: h}
+	s := &Server{ln: ln, h: h, reading: map[*net.UnixConn]bool{}}
 	s.wg.Add(1)
 	go s.serve()
 	return s
@@ -191,7 +205,7 @@ func (s *Server) serve() {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			serveConn(conn, s.h)
+			s.serveConn(conn)
 		}()
 	}
 }
@@ -200,21 +214,55 @@ func (s *Server) serve() {
 // answered (an unmount request is answered after the unmount it caused).
 func (s *Server) Close() error {
 	err := s.ln.Close()
+	// Connections still waiting for their request get none now.
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.reading {
+		_ = c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
 	s.wg.Wait()
 	return err
 }
 
-func serveConn(conn *net.UnixConn, h Handler) {
+// readRequest reads the request line of conn, within requestTimeout and
+// maxRequest bytes.
+func (s *Server) readRequest(conn *net.UnixConn) ([]byte, error) {
+	deadline := time.Now().Add(requestTimeout)
+	s.mu.Lock()
+	if s.closed {
+		deadline = time.Now()
+	}
+	s.reading[conn] = true
+	err := conn.SetReadDeadline(deadline)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.reading, conn)
+		s.mu.Unlock()
+	}()
+	if err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(io.LimitReader(conn, maxRequest)).ReadBytes('\n')
+	if err != nil {
+		return nil, err
+	}
+	return line, conn.SetReadDeadline(time.Time{})
+}
+
+func (s *Server) serveConn(conn *net.UnixConn) {
 	defer conn.Close()
 	enc := json.NewEncoder(conn)
 	if err := checkPeer(conn); err != nil {
 		_ = enc.Encode(Response{Error: err.Error()})
 		return
 	}
-	line, err := bufio.NewReader(conn).ReadBytes('\n')
+	line, err := s.readRequest(conn)
 	if err != nil {
 		return
 	}
+	h := s.h
 	var req Request
 	if err := json.Unmarshal(line, &req); err != nil {
 		_ = enc.Encode(Response{Error: "control: malformed request: " + err.Error()})

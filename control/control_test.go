@@ -1,6 +1,8 @@
 package control
 
 import (
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,4 +53,54 @@ func TestLongVolumePath(t *testing.T) {
 	var s string
 	require.NoError(t, Call(dir, Request{Op: "status"}, &s, time.Second))
 	require.Equal(t, "ok", s)
+}
+
+// A client that connects and sends nothing does not hold up Close (an
+// unmount waits for the requests under way), and a request without an end
+// is cut off at maxRequest bytes instead of growing without bound.
+func TestSilentAndEndlessClients(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := Listen(dir)
+	require.NoError(t, err)
+	srv := NewServer(ln, func(r Request) (any, error) { return "ok", nil })
+
+	silent, err := net.Dial("unix", SocketPath(dir))
+	require.NoError(t, err)
+	defer silent.Close()
+
+	endless, err := net.Dial("unix", SocketPath(dir))
+	require.NoError(t, err)
+	defer endless.Close()
+	junk := make([]byte, 64<<10)
+	for i := range junk {
+		junk[i] = 'x'
+	}
+	sent := 0
+	for sent <= maxRequest {
+		_ = endless.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		n, err := endless.Write(junk)
+		sent += n
+		if err != nil {
+			break // the server stopped reading and closed: what we want
+		}
+	}
+	_ = endless.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = endless.Read(make([]byte, 1))
+	require.Error(t, err)
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the server hangs up on a request over %d bytes: %v", maxRequest, err)
+
+	// Another client is still answered meanwhile.
+	var out string
+	require.NoError(t, Call(dir, Request{Op: "x"}, &out, 5*time.Second))
+	require.Equal(t, "ok", out)
+
+	done := make(chan error, 1)
+	go func() { done <- srv.Close() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waits for a client that never sends its request")
+	}
 }
