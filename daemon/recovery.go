@@ -21,7 +21,7 @@ func watchOpen(cfg Config, fs pagelog.FS) (pagelog.FS, func()) {
 	if cfg.Progress == nil {
 		return fs, func() {}
 	}
-	total := pagelog.ScanBytes(filepath.Join(cfg.Volume, volume.LogDir))
+	total := pagelog.OpenBytes(filepath.Join(cfg.Volume, volume.LogDir))
 	var n atomic.Int64
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {

@@ -168,6 +168,7 @@ func (l *Log) roll(created int64) error {
 			return l.setBroken(fmt.Errorf("pagelog: fsync segment %s before moving on: %w", old.name, err))
 		}
 		l.markDurable(old.last)
+		l.queueIndex(old)
 	}
 	first := l.next
 	name := segmentName(first)

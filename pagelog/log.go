@@ -137,6 +137,7 @@ type Log struct {
 	prealloc  bool
 	zeroFill  bool
 	spare     spare
+	index     indexer // writes sealed segments' indexes (index.go)
 
 	// mu serializes appends, rolls and changes of segment metadata.
 	mu       sync.Mutex
@@ -247,6 +248,7 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	l.waitSpare()
 	l.mu.Unlock()
+	l.waitIndexer()
 	for l.syncing {
 		l.syncCond.Wait()
 	}

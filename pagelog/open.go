@@ -126,6 +126,11 @@ func (l *Log) listSegments() ([]string, error) {
 			segs = append(segs, name)
 		}
 	}
+	if !l.readOnly {
+		if err := l.removeStrayIndexes(names, segs); err != nil {
+			return nil, err
+		}
+	}
 	// The names have a fixed width, so the sorted order of ReadDir is the
 	// LSN order.
 	return segs, nil

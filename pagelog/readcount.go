@@ -63,6 +63,33 @@ func ScanBytes(dir string) int64 {
 	return total
 }
 
+// OpenBytes estimates how many bytes Open reads from the log in dir: like
+// ScanBytes, but a sealed segment with an index counts as its index, which
+// Open reads instead. It is an estimate for a progress bar.
+func OpenBytes(dir string) int64 {
+	names, err := Disk.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var segs []string
+	for _, name := range names {
+		if _, ok := parseSegmentName(name); ok {
+			segs = append(segs, name)
+		}
+	}
+	var total int64
+	for i, name := range segs {
+		if i < len(segs)-1 {
+			if st, err := os.Stat(filepath.Join(dir, indexName(name))); err == nil {
+				total += st.Size()
+				continue
+			}
+		}
+		total += dataBytes(filepath.Join(dir, name))
+	}
+	return total
+}
+
 // dataBytes is the offset of the first hole of a file (its size if it has
 // none, or if the file system cannot tell).
 func dataBytes(path string) int64 {

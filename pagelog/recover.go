@@ -66,12 +66,27 @@ func (l *Log) loadWith(w *walker) (loadResult, error) {
 	}
 
 	walks := make([]segWalk, len(segs))
+	var unindexed []*segment
 	for i, seg := range segs {
 		size, err := seg.f.Size()
 		if err != nil {
 			return fail(fmt.Errorf("pagelog: size of segment %s: %w", seg.name, err))
 		}
-		walks[i], err = w.walkSegment(seg, i, size)
+		// A sealed segment is read from its index when it has a good one
+		// (index.go); the last one, which may still grow or have a torn
+		// tail, is always scanned.
+		var es []indexEntry
+		if i < len(segs)-1 && !w.checkData { // Verify reads everything
+			es, _ = l.readIndex(seg, size)
+		}
+		if es != nil {
+			walks[i], err = w.walkIndex(seg, i, size, es)
+		} else {
+			walks[i], err = w.walkSegment(seg, i, size)
+			if i < len(segs)-1 {
+				unindexed = append(unindexed, seg)
+			}
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -103,6 +118,9 @@ func (l *Log) loadWith(w *walker) (loadResult, error) {
 	l.segs.Store(&segs)
 	l.head.Store(uint64(next - 1))
 	l.durable.Store(uint64(next - 1))
+	for _, seg := range unindexed {
+		l.queueIndex(seg) // a log written before indexes, or a crash before one was written
+	}
 	return res, nil
 }
 

@@ -49,6 +49,9 @@ func (l *Log) RemoveThrough(upTo lsn.LSN) ([]SegmentInfo, error) {
 		if err := l.fs.Remove(l.path(s.name)); err != nil {
 			return gone, fmt.Errorf("pagelog: remove segment %s: %w", s.name, err)
 		}
+		// The index goes after its segment: an index without a segment is
+		// ignored and removed by Open; a segment without one is scanned.
+		_ = l.fs.Remove(l.path(indexName(s.name)))
 		s.size.Store(0)
 		gone = append(gone, info)
 	}

@@ -41,7 +41,10 @@ func (r *segReader) bytes(off int64, n int64) ([]byte, error) {
 	if off >= r.off && off < r.off+int64(len(r.buf)) {
 		kept = r.buf[off-r.off:]
 	}
-	keep := int64(len(kept))
+	// Only reached when [off, off+n) is not all buffered, so what is kept
+	// is shorter than n, and so than want.
+	keep := min(int64(len(kept)), want)
+	kept = kept[:keep]
 	if int64(cap(r.buf)) < want {
 		nb := make([]byte, want)
 		copy(nb, kept)

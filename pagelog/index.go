@@ -1,0 +1,340 @@
+package pagelog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/rewindfs/rewindfs/lsn"
+)
+
+// Segment indexes.
+//
+// Opening a log used to read every byte of every segment, data included,
+// to rebuild the state: a mount of a volume with 4 GiB in its window read
+// 4 GiB. Yet a sealed segment never changes. So once a segment is sealed,
+// a background goroutine scans it (the scan checks every record's
+// checksum) and writes "<segment>.idx" beside it: each record's header
+// fields and meta part, no data, with a CRC-32C over the whole file. Open
+// reads the index of a sealed segment instead of the segment, and scans
+// only the last one (and any sealed one whose index is missing or does not
+// match). A 4 KiB page write is 4 KiB of segment and about 60 bytes of
+// index.
+//
+// What that gives up: Open no longer rereads old records' data, so a
+// sealed segment that rotted on the disk after it was indexed is found by
+// `rewindfs verify` (which never uses indexes), not by a mount. The index
+// itself is checked whole: a torn, truncated or stale one (its segment's
+// size or first LSN differs) is ignored and rewritten, never trusted.
+//
+// An index is an optimization and needs no sync: it is written under a
+// temporary name and renamed, and a crash at any point leaves either no
+// index, a whole one, or a ".idx.tmp" that Open removes.
+//
+// Layout (little endian):
+//
+//	magic "RWFSIDX1" | first LSN u64 | segment size u64 | records u32
+//	records × ( time i64 | offset u32 | type u8 | codec u8 | meta length u32 | raw length u32 | stored length u32 | meta )
+//	CRC-32C u32 of everything before it
+
+const (
+	indexSuffix    = ".idx"
+	indexTmpSuffix = ".idx.tmp"
+	indexMagic     = "RWFSIDX1"
+	indexHeaderLen = 8 + 8 + 8 + 4
+	indexEntryLen  = 8 + 4 + 1 + 1 + 4 + 4 + 4
+)
+
+func indexName(segName string) string { return segName + indexSuffix }
+
+// isIndexFile says whether a file in the log directory is an index or an
+// unfinished one, and names the segment it belongs to.
+func isIndexFile(name string) (seg string, tmp, ok bool) {
+	if s, ok := strings.CutSuffix(name, indexTmpSuffix); ok {
+		return s, true, true
+	}
+	if s, ok := strings.CutSuffix(name, indexSuffix); ok {
+		return s, false, true
+	}
+	return "", false, false
+}
+
+// indexEntry is one record as the index holds it.
+type indexEntry struct {
+	time      int64
+	off       uint32 // of the record in the segment
+	typ       Type
+	codec     Codec
+	rawLen    uint32
+	storedLen uint32
+	meta      []byte
+}
+
+// encodeIndex builds the index file of a segment of size bytes whose
+// records, from LSN first on, are es.
+func encodeIndex(first lsn.LSN, size int64, es []indexEntry) []byte {
+	n := indexHeaderLen + 4
+	for _, e := range es {
+		n += indexEntryLen + len(e.meta)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, indexMagic...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(first))
+	b = binary.LittleEndian.AppendUint64(b, uint64(size))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(es)))
+	for _, e := range es {
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.time))
+		b = binary.LittleEndian.AppendUint32(b, e.off)
+		b = append(b, byte(e.typ), byte(e.codec))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(e.meta)))
+		b = binary.LittleEndian.AppendUint32(b, e.rawLen)
+		b = binary.LittleEndian.AppendUint32(b, e.storedLen)
+		b = append(b, e.meta...)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+// errIndex says why an index cannot be used; the segment is scanned
+// instead.
+var errIndex = errors.New("pagelog: unusable segment index")
+
+// decodeIndex checks an index file against the segment it should describe
+// (first LSN, file size) and returns its entries, whose meta slices point
+// into b.
+func decodeIndex(b []byte, first lsn.LSN, size int64) ([]indexEntry, error) {
+	if len(b) < indexHeaderLen+4 || string(b[:8]) != indexMagic {
+		return nil, fmt.Errorf("%w: bad header", errIndex)
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", errIndex)
+	}
+	if lsn.LSN(binary.LittleEndian.Uint64(b[8:])) != first || int64(binary.LittleEndian.Uint64(b[16:])) != size {
+		return nil, fmt.Errorf("%w: made for another segment or size", errIndex)
+	}
+	count := int(binary.LittleEndian.Uint32(b[24:]))
+	if count == 0 || count > len(body)/indexEntryLen {
+		return nil, fmt.Errorf("%w: %d records", errIndex, count)
+	}
+	es := make([]indexEntry, count)
+	p := indexHeaderLen
+	prevEnd := int64(segHeaderLen)
+	for i := range es {
+		if len(body)-p < indexEntryLen {
+			return nil, fmt.Errorf("%w: entry %d cut short", errIndex, i)
+		}
+		e := &es[i]
+		e.time = int64(binary.LittleEndian.Uint64(body[p:]))
+		e.off = binary.LittleEndian.Uint32(body[p+8:])
+		e.typ, e.codec = Type(body[p+12]), Codec(body[p+13])
+		metaLen := int(binary.LittleEndian.Uint32(body[p+14:]))
+		e.rawLen = binary.LittleEndian.Uint32(body[p+18:])
+		e.storedLen = binary.LittleEndian.Uint32(body[p+22:])
+		p += indexEntryLen
+		if metaLen > len(body)-p {
+			return nil, fmt.Errorf("%w: entry %d meta runs past the end", errIndex, i)
+		}
+		e.meta = body[p : p+metaLen]
+		p += metaLen
+		// Records lie in order, one after the other, inside the segment.
+		h := recordHeader{metaLen: uint32(metaLen), storedLen: e.storedLen}
+		if int64(e.off) < prevEnd || int64(e.off)+h.recordLen() > size {
+			return nil, fmt.Errorf("%w: entry %d at offset %d is out of place", errIndex, i, e.off)
+		}
+		prevEnd = int64(e.off) + h.recordLen()
+	}
+	if p != len(body) || prevEnd != size {
+		return nil, fmt.Errorf("%w: does not cover the segment", errIndex)
+	}
+	return es, nil
+}
+
+// readIndex reads and checks the index of seg, size bytes long.
+func (l *Log) readIndex(seg *segment, size int64) ([]indexEntry, error) {
+	f, err := l.fs.OpenFile(l.path(indexName(seg.name)), os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	if n > size { // an index is far smaller than its segment
+		return nil, fmt.Errorf("%w: larger than its segment", errIndex)
+	}
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return nil, err
+	}
+	return decodeIndex(b, seg.first, size)
+}
+
+// walkIndex delivers the records of a sealed segment from its index, with
+// the checks walkSegment makes of LSNs and times.
+func (w *walker) walkIndex(seg *segment, idx int, size int64, es []indexEntry) (segWalk, error) {
+	res := segWalk{end: size}
+	if w.next == 0 {
+		w.next = seg.first
+	}
+	if seg.first != w.next {
+		return res, corruptAt(ErrCorrupt, seg.name, 0, uint64(w.next),
+			fmt.Sprintf("segment starts at lsn %d: lsn gap between segments", seg.first))
+	}
+	for i := range es {
+		e := &es[i]
+		if e.time < w.lastTime {
+			return res, corruptAt(ErrCorrupt, seg.name, int64(e.off), uint64(w.next),
+				fmt.Sprintf("record time %d before previous record time %d (from the segment's index)", e.time, w.lastTime))
+		}
+		if i == 0 {
+			res.firstTime = e.time
+		}
+		res.lastTime = e.time
+		res.records++
+		w.records++
+		w.lastTime = e.time
+		if w.fn != nil {
+			w.sc = Scanned{
+				LSN: w.next, Time: e.time, Type: e.typ, Meta: e.meta, DataLen: e.rawLen,
+				Data: Location{
+					Seg:   uint32(idx),
+					Off:   e.off + uint32(recordHeaderLen) + uint32(len(e.meta)),
+					Len:   e.storedLen,
+					Codec: e.codec,
+				},
+			}
+			if err := w.fn(&w.sc); err != nil {
+				return res, err
+			}
+		}
+		w.next++
+	}
+	return res, nil
+}
+
+// indexer writes the indexes of sealed segments, one at a time, in the
+// background.
+type indexer struct {
+	mu      sync.Mutex
+	queue   []*segment
+	running bool
+	done    chan struct{} // closed when the running goroutine stops
+}
+
+// queueIndex asks for seg, which is sealed, to be indexed.
+func (l *Log) queueIndex(seg *segment) {
+	if l.readOnly {
+		return
+	}
+	ix := &l.index
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.queue = append(ix.queue, seg)
+	if ix.running {
+		return
+	}
+	ix.running = true
+	ix.done = make(chan struct{})
+	go l.runIndexer(ix.done)
+}
+
+func (l *Log) runIndexer(done chan struct{}) {
+	defer close(done)
+	ix := &l.index
+	for {
+		ix.mu.Lock()
+		if len(ix.queue) == 0 || l.isShut.Load() {
+			ix.queue = nil
+			ix.running = false
+			ix.mu.Unlock()
+			return
+		}
+		seg := ix.queue[0]
+		ix.queue = ix.queue[1:]
+		ix.mu.Unlock()
+		if err := l.writeIndex(seg); err != nil {
+			// Only an optimization: Open scans the segment instead.
+			_ = l.fs.Remove(l.path(indexName(seg.name) + ".tmp"))
+		}
+	}
+}
+
+// waitIndexer waits for the indexer to stop, for Close (which set isShut
+// first, so it stops after the segment at hand).
+func (l *Log) waitIndexer() {
+	l.index.mu.Lock()
+	done := l.index.done
+	l.index.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// writeIndex scans sealed segment seg, checking every record, and writes
+// its index.
+func (l *Log) writeIndex(seg *segment) error {
+	if seg.removed.Load() {
+		return nil
+	}
+	size := seg.size.Load()
+	var es []indexEntry
+	w := &walker{next: seg.first, fn: func(s *Scanned) error {
+		es = append(es, indexEntry{
+			time: s.Time, off: s.Data.Off - uint32(recordHeaderLen) - uint32(len(s.Meta)),
+			typ: s.Type, codec: s.Data.Codec, rawLen: s.DataLen, storedLen: s.Data.Len,
+			meta: append([]byte(nil), s.Meta...),
+		})
+		return nil
+	}}
+	walk, err := w.walkSegment(seg, 0, size)
+	if err != nil {
+		return err
+	}
+	if walk.tornWhy != "" || walk.end != size || len(es) == 0 {
+		return fmt.Errorf("%w: segment %s does not end at its last record", errIndex, seg.name)
+	}
+	tmp := l.path(indexName(seg.name) + ".tmp")
+	f, err := l.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	b := encodeIndex(seg.first, size, es)
+	_, err = f.WriteAt(b, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if seg.removed.Load() {
+		return l.fs.Remove(tmp)
+	}
+	return l.fs.Rename(tmp, l.path(indexName(seg.name)))
+}
+
+// removeStrayIndexes removes unfinished indexes and indexes whose segment
+// is gone (compaction removes the segment first), given the names in the
+// log directory and the segments among them.
+func (l *Log) removeStrayIndexes(names, segs []string) error {
+	have := make(map[string]bool, len(segs))
+	for _, s := range segs {
+		have[s] = true
+	}
+	for _, name := range names {
+		seg, tmp, ok := isIndexFile(name)
+		if !ok || (!tmp && have[seg]) {
+			continue
+		}
+		// Gone already is fine: the indexer of a log that was not closed
+		// (a test's simulated crash) may remove its own temporary file.
+		if err := l.fs.Remove(l.path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("pagelog: remove stray index %s: %w", name, err)
+		}
+	}
+	return nil
+}
