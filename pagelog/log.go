@@ -35,6 +35,10 @@ type Options struct {
 	// VolumeID is written in every segment header; Open refuses segments
 	// of another volume.
 	VolumeID [16]byte
+	// AncestorIDs are the volumes a clone was made from: their sealed
+	// segments are hard-linked into the clone's log and keep their
+	// headers, so Open accepts them too. New segments carry VolumeID.
+	AncestorIDs [][16]byte
 	// SegmentSize is the size at which the log moves on to a new segment:
 	// a record that would make the current segment larger goes into a new
 	// one (a segment always takes at least one record). Zero means
@@ -129,6 +133,7 @@ type Log struct {
 	dir       string
 	fs        FS
 	volume    [16]byte
+	ancestors [][16]byte // also accepted in segment headers (a clone's parents)
 	segSize   int64
 	codec     Codec
 	now       func() time.Time

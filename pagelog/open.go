@@ -85,15 +85,16 @@ func newLog(opts Options) (*Log, error) {
 		opts.Now = time.Now
 	}
 	l := &Log{
-		dir:      opts.Dir,
-		fs:       opts.FS,
-		volume:   opts.VolumeID,
-		segSize:  opts.SegmentSize,
-		prealloc: opts.Preallocate,
-		zeroFill: opts.ZeroFill,
-		codec:    opts.Codec,
-		now:      opts.Now,
-		readOnly: opts.ReadOnly,
+		dir:       opts.Dir,
+		fs:        opts.FS,
+		volume:    opts.VolumeID,
+		ancestors: opts.AncestorIDs,
+		segSize:   opts.SegmentSize,
+		prealloc:  opts.Preallocate,
+		zeroFill:  opts.ZeroFill,
+		codec:     opts.Codec,
+		now:       opts.Now,
+		readOnly:  opts.ReadOnly,
 	}
 	l.anyVolume = opts.anyVolume
 	l.syncCond.L = &l.syncMu
@@ -161,7 +162,7 @@ func (l *Log) openSegment(name string, writable bool) (*segment, error) {
 	if l.anyVolume && l.volume == ([16]byte{}) {
 		l.volume = h.volume
 	}
-	if h.volume != l.volume {
+	if h.volume != l.volume && !l.isAncestor(h.volume) {
 		f.Close()
 		return nil, fmt.Errorf("%w: segment %s has volume %x, want %x", ErrVolumeMismatch, name, h.volume, l.volume)
 	}
@@ -173,4 +174,15 @@ func (l *Log) openSegment(name string, writable bool) (*segment, error) {
 	s := &segment{name: name, first: first, f: f, last: first - 1}
 	s.size.Store(segHeaderLen)
 	return s, nil
+}
+
+// isAncestor reports whether id is one of the volumes this log's volume
+// was cloned from.
+func (l *Log) isAncestor(id [16]byte) bool {
+	for _, a := range l.ancestors {
+		if a == id {
+			return true
+		}
+	}
+	return false
 }

@@ -32,8 +32,23 @@ type VerifyReport struct {
 // means Disk. The error names the first bad record by segment, offset and
 // LSN.
 func Verify(dir string, fs FS) (VerifyReport, error) {
+	return verify(Options{Dir: dir, FS: fs, ReadOnly: true, anyVolume: true})
+}
+
+// VerifyVolumes is Verify for a log whose segments may carry any of the
+// volume IDs given: a clone's own and those of the volumes it was cloned
+// from, whose segments it shares (see Options.AncestorIDs). A segment of
+// any other volume is ErrVolumeMismatch.
+func VerifyVolumes(dir string, fs FS, ids [][16]byte) (VerifyReport, error) {
+	if len(ids) == 0 {
+		return Verify(dir, fs)
+	}
+	return verify(Options{Dir: dir, FS: fs, ReadOnly: true, VolumeID: ids[0], AncestorIDs: ids[1:]})
+}
+
+func verify(opts Options) (VerifyReport, error) {
 	var rep VerifyReport
-	l, err := newLog(Options{Dir: dir, FS: fs, ReadOnly: true, anyVolume: true})
+	l, err := newLog(opts)
 	if err != nil {
 		return rep, err
 	}

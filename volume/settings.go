@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/rewindfs/rewindfs/fsstate"
+	"github.com/rewindfs/rewindfs/lsn"
 	"github.com/rewindfs/rewindfs/pagelog"
 )
 
@@ -76,6 +77,14 @@ type Settings struct {
 	Archive                string `json:"archive,omitempty"`
 	ArchiveEndpoint        string `json:"archive_endpoint,omitempty"`         // http(s)://HOST[:PORT]; empty: Amazon S3
 	ArchiveCredentialsFile string `json:"archive_credentials_file,omitempty"` // an AWS shared credentials file
+
+	// Ancestors is the lineage of a clone (rewindfs clone, clone.go): the
+	// volumes it was cloned from, oldest first, the parent last. Their
+	// sealed segments are hard-linked into the clone's log with their own
+	// IDs in the headers, so the log accepts those IDs too. Optional like
+	// the archive fields: a build without it refuses the shared segments
+	// as another volume's, which is an error, not a misreading.
+	Ancestors []Ancestor `json:"ancestors,omitempty"`
 }
 
 // InitOptions are the choices `rewindfs init` offers.
@@ -286,6 +295,9 @@ func (s *Settings) check() error {
 	if _, err := s.ID(); err != nil {
 		return err
 	}
+	if _, err := s.AncestorIDs(); err != nil {
+		return err
+	}
 	if s.PageSize < 512 || s.PageSize > 65536 || s.PageSize&(s.PageSize-1) != 0 {
 		return fmt.Errorf("page_size %d", s.PageSize)
 	}
@@ -313,6 +325,33 @@ func (s *Settings) ID() ([16]byte, error) {
 	}
 	copy(id[:], b)
 	return id, nil
+}
+
+// Ancestor is one volume a clone descends from.
+type Ancestor struct {
+	VolumeID  string  `json:"volume_id"`  // 32 hex digits
+	Path      string  `json:"path"`       // its directory when the clone was made
+	BranchLSN lsn.LSN `json:"branch_lsn"` // the clone (or the next ancestor) starts at state(BranchLSN) of it
+	Cloned    string  `json:"cloned"`     // when, RFC 3339
+}
+
+// IsClone reports whether the volume was made by `rewindfs clone`. Its
+// log starts with segments of its ancestors, so an archive of it would
+// hold segments of several volumes: archiving a clone is not supported.
+func (s *Settings) IsClone() bool { return len(s.Ancestors) > 0 }
+
+// AncestorIDs returns the IDs of the volumes this one was cloned from,
+// oldest first (none for a volume that is no clone).
+func (s *Settings) AncestorIDs() ([][16]byte, error) {
+	var ids [][16]byte
+	for _, a := range s.Ancestors {
+		b, err := hex.DecodeString(a.VolumeID)
+		if err != nil || len(b) != 16 {
+			return nil, fmt.Errorf("ancestors: volume_id %q is not 32 hex digits", a.VolumeID)
+		}
+		ids = append(ids, [16]byte(b))
+	}
+	return ids, nil
 }
 
 // WindowDuration returns the configured window.

@@ -106,6 +106,7 @@ func Open(dir string, o Options) (*Volume, error) {
 
 func (v *Volume) load(o Options) (err error) {
 	id, _ := v.Settings.ID()
+	ancestors, _ := v.Settings.AncestorIDs() // checked by ReadSettings
 	codec, _ := pagelog.ParseCodec(v.Settings.Compression)
 	v.fs = o.FS
 	if v.fs == nil {
@@ -139,7 +140,7 @@ func (v *Volume) load(o Options) (err error) {
 	v.hist.SetBase(img.Base, img.BaseTime, img.State, markInfos(img.Marks), img.Aliases)
 	var addErr error
 	lg, rep, err := pagelog.Open(pagelog.Options{
-		Dir: filepath.Join(v.Dir, LogDir), VolumeID: id, SegmentSize: v.Settings.SegmentSize,
+		Dir: filepath.Join(v.Dir, LogDir), VolumeID: id, AncestorIDs: ancestors, SegmentSize: v.Settings.SegmentSize,
 		Codec: codec, FS: o.FS, Now: o.Now, ReadOnly: o.ReadOnly, Preallocate: !o.ReadOnly, ZeroFill: !o.ReadOnly,
 	}, func(r *pagelog.Scanned) error {
 		addErr = v.hist.Add(r.LSN, r.Time, r.Type, r.Meta, r.Data)

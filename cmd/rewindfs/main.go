@@ -43,6 +43,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			initCommand(), mountCommand(), unmountCommand(), statusCommand(), logCommand(),
 			archiveCommand(), restoreCommand(),
+			cloneCommand(),
 			rewindCommand(), markCommand(), verifyCommand(), compactCommand(), configCommand(), diffCommand(), bisectCommand(),
 		},
 		HideHelpCommand:      true,

@@ -28,14 +28,22 @@ func verifyCommand() *cli.Command {
 				return err
 			}
 			dir := c.Args().Get(0)
-			if _, err := volume.ReadSettings(dir); err != nil {
+			settings, err := volume.ReadSettings(dir)
+			if err != nil {
 				return err
+			}
+			// A clone's log shares its ancestors' segments, which carry
+			// their IDs: its lineage names them.
+			var ids [][16]byte
+			if ancestors, _ := settings.AncestorIDs(); len(ancestors) > 0 {
+				own, _ := settings.ID()
+				ids = append([][16]byte{own}, ancestors...)
 			}
 			logDir := filepath.Join(dir, volume.LogDir)
 			total := pagelog.ScanBytes(logDir)
 			var read atomic.Int64
 			p := newProgress(c.Bool("quiet"), "checking records", total, true).track(&read)
-			rep, err := pagelog.Verify(logDir, pagelog.CountReads(nil, &read))
+			rep, err := pagelog.VerifyVolumes(logDir, pagelog.CountReads(nil, &read), ids)
 			p.done()
 			if err != nil {
 				return fmt.Errorf("verify %s: %w", dir, err)
