@@ -44,6 +44,7 @@ func newApp() *cli.App {
 			initCommand(), mountCommand(), unmountCommand(), statusCommand(), logCommand(),
 			archiveCommand(), restoreCommand(),
 			cloneCommand(),
+			importCommand(),
 			rewindCommand(), markCommand(), verifyCommand(), compactCommand(), configCommand(), diffCommand(), bisectCommand(),
 		},
 		HideHelpCommand:      true,
