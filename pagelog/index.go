@@ -51,6 +51,11 @@ const (
 
 func indexName(segName string) string { return segName + indexSuffix }
 
+// IndexName names the index file of the segment file segName. An index
+// never changes once written (a new one replaces it by rename), so a clone
+// may hard-link it along with its segment.
+func IndexName(segName string) string { return indexName(segName) }
+
 // isIndexFile says whether a file in the log directory is an index or an
 // unfinished one, and names the segment it belongs to.
 func isIndexFile(name string) (seg string, tmp, ok bool) {

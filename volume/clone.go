@@ -308,6 +308,12 @@ func cloneLog(pv *Volume, tmp string, target lsn.LSN, id [16]byte, rep *CloneRep
 			// Folded into the base image the clone copies.
 		case s.LastLSN < target:
 			n, err := linkOrCopy(filepath.Join(src, s.Name), filepath.Join(dst, s.Name))
+			if err == nil {
+				// Its index too, if it has one: the clone then opens
+				// without scanning the segment (an index is optional).
+				ix := pagelog.IndexName(s.Name)
+				_ = os.Link(filepath.Join(src, ix), filepath.Join(dst, ix))
+			}
 			if err != nil {
 				return fmt.Errorf("link segment %s: %w", s.Name, err)
 			}
