@@ -2,14 +2,10 @@ package volume
 
 import (
 	"fmt"
-	"math/rand"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rewindfs/rewindfs/fsstate"
 )
 
 // BenchmarkClone measures `rewindfs clone` of a volume holding a 1 GiB
@@ -28,44 +24,12 @@ func BenchmarkClone(b *testing.B) {
 }
 
 func benchClone(b *testing.B, compacted bool) {
-	const size = 1 << 30
-	root := b.TempDir()
-	dir := filepath.Join(root, "vol")
-	clock := &fakeClock{t: time.Now()}
-	if _, err := Init(dir, InitOptions{Window: time.Hour}); err != nil {
-		b.Fatal(err)
-	}
-	v, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now})
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := v.Create(fsstate.RootIno, "db", syscall.S_IFREG|0o600, 0, 0, 0, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	chunk := make([]byte, 128<<10)
-	rand.New(rand.NewSource(1)).Read(chunk)
-	for off := int64(0); off < size; off += int64(len(chunk)) {
-		if _, err := v.Write(a.Ino, off, chunk); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := v.Sync(); err != nil {
-		b.Fatal(err)
-	}
+	d := newBenchDB(b, 1<<30, 128<<10, compacted)
+	root, dir, clock, v := b.TempDir(), d.dir, d.clock, d.v
+	var err error
 	if compacted {
-		clock.Add(2 * time.Hour)
-		for {
-			r, err := v.Compact()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if r.Done() || r.ToLSN == r.FromLSN {
-				break
-			}
-		}
 		// A little history after the base, as a volume in use has.
-		if _, err := v.Write(a.Ino, 0, chunk); err != nil {
+		if _, err := v.Write(d.ino, 0, d.chunk); err != nil {
 			b.Fatal(err)
 		}
 		if err := v.Sync(); err != nil {

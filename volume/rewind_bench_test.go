@@ -4,12 +4,8 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rewindfs/rewindfs/fsstate"
 )
 
 // BenchmarkRewind measures a rewind that undoes U bytes of random 4 KiB
@@ -35,47 +31,14 @@ func benchRewind(b *testing.B, compacted bool) {
 	}
 	for _, sz := range sizes {
 		b.Run(fmt.Sprintf("db=%dMiB/undo=%dMiB", sz.db>>20, sz.undo>>20), func(b *testing.B) {
-			dir := filepath.Join(b.TempDir(), "vol")
-			clock := &fakeClock{t: time.Now()}
-			if _, err := Init(dir, InitOptions{Window: time.Hour}); err != nil {
-				b.Fatal(err)
-			}
-			v, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now})
-			if err != nil {
-				b.Fatal(err)
-			}
+			d := newBenchDB(b, sz.db, 128<<10, compacted)
+			v := d.v
 			defer v.Close()
-			a, err := v.Create(fsstate.RootIno, "db", syscall.S_IFREG|0o600, 0, 0, 0, false)
-			if err != nil {
-				b.Fatal(err)
-			}
-			chunk := make([]byte, 128<<10)
-			rand.New(rand.NewSource(1)).Read(chunk)
-			for off := int64(0); off < sz.db; off += int64(len(chunk)) {
-				if _, err := v.Write(a.Ino, off, chunk); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := v.Sync(); err != nil {
-				b.Fatal(err)
-			}
-			if compacted {
-				clock.Add(2 * time.Hour)
-				for {
-					r, err := v.Compact()
-					if err != nil {
-						b.Fatal(err)
-					}
-					if r.Done() || r.ToLSN == r.FromLSN {
-						break
-					}
-				}
-			}
 			target := v.Head()
 			rng := rand.New(rand.NewSource(2))
-			page := chunk[:4096]
+			page := d.chunk[:4096]
 			for n := int64(0); n < sz.undo; n += 4096 {
-				if _, err := v.Write(a.Ino, rng.Int63n(sz.db/4096)*4096, page); err != nil {
+				if _, err := v.Write(d.ino, rng.Int63n(sz.db/4096)*4096, page); err != nil {
 					b.Fatal(err)
 				}
 			}

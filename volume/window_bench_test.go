@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rewindfs/rewindfs/fsstate"
 )
 
 // BenchmarkMountWithHistory measures what issue #5 asks of the window: a
@@ -29,43 +27,13 @@ func BenchmarkMountWithHistory(b *testing.B) {
 	}
 	for _, f := range factors {
 		b.Run(fmt.Sprintf("history=%.1fx", f), func(b *testing.B) {
-			dir := filepath.Join(b.TempDir(), "vol")
-			clock := &fakeClock{t: time.Now()}
-			if _, err := Init(dir, InitOptions{Window: time.Hour}); err != nil {
-				b.Fatal(err)
-			}
-			v, err := Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now})
-			if err != nil {
-				b.Fatal(err)
-			}
-			a, err := v.Create(fsstate.RootIno, "db", syscall.S_IFREG|0o600, 0, 0, 0, false)
-			if err != nil {
-				b.Fatal(err)
-			}
-			chunk := make([]byte, 1<<20)
-			rand.New(rand.NewSource(1)).Read(chunk)
-			for off := int64(0); off < db; off += int64(len(chunk)) {
-				if _, err := v.Write(a.Ino, off, chunk); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := v.Sync(); err != nil {
-				b.Fatal(err)
-			}
-			clock.Add(2 * time.Hour)
-			for {
-				r, err := v.Compact()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if r.Done() || r.ToLSN == r.FromLSN {
-					break
-				}
-			}
+			d := newBenchDB(b, db, 1<<20, true)
+			dir, clock, v := d.dir, d.clock, d.v
+			var err error
 			rng := rand.New(rand.NewSource(2))
-			piece := chunk[:64<<10]
+			piece := d.chunk[:64<<10]
 			for n := int64(0); n < int64(f*db); n += int64(len(piece)) {
-				if _, err := v.Write(a.Ino, rng.Int63n(db/int64(len(piece)))*int64(len(piece)), piece); err != nil {
+				if _, err := v.Write(d.ino, rng.Int63n(db/int64(len(piece)))*int64(len(piece)), piece); err != nil {
 					b.Fatal(err)
 				}
 			}
