@@ -5,16 +5,22 @@
 // # What is archived
 //
 // Only what never changes: sealed segments (every segment but the one the
-// log appends to; see pagelog/segment.go), and later the base images that
-// compaction writes. An archive lives under one prefix of one bucket,
+// log appends to; see pagelog/segment.go), and copies of the base images
+// that compaction writes. An archive lives under one prefix of one bucket,
 // written as s3://BUCKET/PREFIX, and belongs to one volume:
 //
 //	PREFIX/segments/<first LSN, 16 hex digits>.seg    a sealed segment, byte for byte
 //	PREFIX/manifests/<sequence, 16 hex digits>.json   manifest 1, 2, 3, ...
+//	PREFIX/base/<base LSN, 16 hex>/state              a base image's state file
+//	PREFIX/base/<base LSN, 16 hex>/pages/<inode hex>  one of its page files
 //
-// Base images (not archived yet) will go under PREFIX/base/<base LSN hex>/,
-// named in the manifest with kinds of their own (see Object); the manifest's
-// BaseLSN then says where the chain of segments must start.
+// The local base image is rewritten in place by every fold, so the
+// uploader pins it while it copies it (base.go says how, and what
+// compaction waits for). A manifest names base images in its "bases"
+// (format version 2); its BaseLSN says where the chain of segments must
+// start once retention (retention.go) dropped what was before the oldest
+// one. A restore starts from the newest base image at or before its
+// target.
 //
 // Every object carries its LSN range, first and last record time, size and
 // CRC-32C (Castagnoli) in its user metadata (x-amz-meta-rewindfs-*), so an
@@ -43,8 +49,8 @@
 // without gaps, so a few HEAD requests (a doubling probe, then a binary
 // search) find the last one; the uploader starts the probe from the number
 // it last wrote, kept in the volume's archive.json. This relies on manifest
-// numbers never being deleted from below, which holds until archive
-// retention exists; retention will have to keep a floor.
+// numbers never being deleted from below, so retention deletes segments and
+// base images, never manifests.
 //
 // # Archived through
 //

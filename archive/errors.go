@@ -47,7 +47,8 @@ var (
 	// ErrNeedBase is returned when the local log no longer starts where the
 	// archive ends (compaction removed segments before they were archived,
 	// or archiving was turned on after compaction): only a base image could
-	// bridge the gap, and base images are not archived yet.
+	// bridge the gap, and the uploader only uploads base images that follow
+	// archived segments.
 	ErrNeedBase = errors.New("archive: the local log does not continue the archive")
 
 	// ErrTarget is returned by Restore for a target the archive cannot give:

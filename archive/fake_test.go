@@ -23,6 +23,13 @@ type memBucket struct {
 	down  atomic.Bool
 	stats atomic.Int64 // Stat calls
 	puts  atomic.Int64 // PutIfAbsent calls
+
+	// failPut and failDelete, when set, are asked before each write and
+	// delete; an error they return fails it without changing anything
+	// (a crash or an outage at that point).
+	failPut    func(key string) error
+	failDelete func(key string) error
+	deletes    atomic.Int64
 }
 
 type memObject struct {
@@ -43,6 +50,14 @@ func (b *memBucket) PutIfAbsent(ctx context.Context, key string, body io.ReadSee
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	b.mu.Lock()
+	fail := b.failPut
+	b.mu.Unlock()
+	if fail != nil {
+		if err := fail(key); err != nil {
+			return err
+		}
 	}
 	data, err := io.ReadAll(body)
 	if err != nil {
@@ -85,6 +100,29 @@ func (b *memBucket) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 		return ObjectInfo{}, fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
 	return ObjectInfo{Size: int64(len(o.data)), Meta: maps.Clone(o.meta)}, nil
+}
+
+func (b *memBucket) Delete(ctx context.Context, key string) error {
+	if b.down.Load() {
+		return errStoreDown
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failDelete != nil {
+		if err := b.failDelete(key); err != nil {
+			return err
+		}
+	}
+	b.deletes.Add(1)
+	delete(b.objs, key)
+	return nil
+}
+
+// setFail sets the fault hooks (nil clears them).
+func (b *memBucket) setFail(put, del func(key string) error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failPut, b.failDelete = put, del
 }
 
 // put stores an object as is, for tests that prepare the archive.

@@ -124,7 +124,7 @@ func mustEncode(t *testing.T, m *Manifest) []byte {
 func TestDecodeManifestRefusesBadOnes(t *testing.T) {
 	cases := map[string]func(m *Manifest){
 		"format":           func(m *Manifest) { m.Format = "something-else" },
-		"version":          func(m *Manifest) { m.Version = 2 },
+		"version":          func(m *Manifest) { m.Version = 3 },
 		"seq zero":         func(m *Manifest) { m.Seq = 0 },
 		"volume id":        func(m *Manifest) { m.VolumeID = "xyz" },
 		"settings missing": func(m *Manifest) { m.Settings = nil },

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rewindfs/rewindfs/baseimage"
 	"github.com/rewindfs/rewindfs/lsn"
 	"github.com/rewindfs/rewindfs/pagelog"
 	"github.com/rewindfs/rewindfs/volume"
@@ -44,11 +46,17 @@ type RestoreOptions struct {
 
 // RestoreReport says what Restore did.
 type RestoreReport struct {
-	Archive   string    `json:"archive"`
-	Volume    string    `json:"volume"`
-	VolumeID  string    `json:"volume_id"`
-	Manifest  uint64    `json:"manifest"`
-	Segments  int       `json:"segments"`
+	Archive  string `json:"archive"`
+	Volume   string `json:"volume"`
+	VolumeID string `json:"volume_id"`
+	Manifest uint64 `json:"manifest"`
+	// The base image the restore started from (none: from LSN 1).
+	BaseLSN     lsn.LSN   `json:"base_lsn,omitempty"`
+	BaseTime    time.Time `json:"base_time,omitzero"`
+	BaseObjects int       `json:"base_objects,omitempty"`
+	BaseBytes   int64     `json:"base_bytes,omitempty"`
+	Segments    int       `json:"segments"`
+	// Bytes is everything downloaded: the base image and the segments.
 	Bytes     int64     `json:"bytes"`
 	FirstLSN  lsn.LSN   `json:"first_lsn"`
 	LastLSN   lsn.LSN   `json:"last_lsn"`
@@ -91,9 +99,13 @@ func Restore(ctx context.Context, b Bucket, o RestoreOptions) (RestoreReport, er
 	if len(chain) == 0 {
 		return rep, fmt.Errorf("%w: manifest %d of %s names no segment", ErrNoArchive, m.Seq, b)
 	}
-	segs, err := selectSegments(chain, o.At, o.Now())
+	base, segs, err := selectRestore(m, chain, o.At, o.Now())
 	if err != nil {
 		return rep, fmt.Errorf("%s: %w", b, err)
+	}
+	if base != nil {
+		rep.BaseLSN, rep.BaseTime, rep.BaseObjects, rep.BaseBytes = base.LSN, base.Time, len(base.Objects), base.Bytes()
+		rep.Bytes += rep.BaseBytes
 	}
 	for _, s := range segs {
 		rep.Bytes += s.Size
@@ -121,7 +133,7 @@ func Restore(ctx context.Context, b Bucket, o RestoreOptions) (RestoreReport, er
 	}
 	logDir := filepath.Join(tmp, volume.LogDir)
 	for _, s := range segs {
-		if err := download(ctx, b, m.Seq, s, filepath.Join(logDir, segmentFileName(s.FirstLSN)), o.Progress); err != nil {
+		if err := download(ctx, b, m.Seq, s, filepath.Join(logDir, segmentFileName(s.FirstLSN)), o.Progress, false); err != nil {
 			return rep, err
 		}
 	}
@@ -141,6 +153,14 @@ func Restore(ctx context.Context, b Bucket, o RestoreOptions) (RestoreReport, er
 	settings.Archive, settings.ArchiveEndpoint, settings.ArchiveCredentialsFile = "", "", ""
 	if err := volume.CreateWith(tmp, &settings); err != nil {
 		return rep, fmt.Errorf("restore: %w", err)
+	}
+	// The base image goes in after the settings (a volume directory is
+	// made empty but for its log); the volume is not in place until the
+	// rename below.
+	if base != nil {
+		if err := downloadBase(ctx, b, m.Seq, base, tmp, o.Progress); err != nil {
+			return rep, err
+		}
 	}
 	if err := settle(tmp, o, &rep); err != nil {
 		return rep, err
@@ -184,17 +204,72 @@ func checkDestination(dir string) error {
 	return nil
 }
 
+// selectRestore chooses what a restore to at downloads: the newest base
+// image at or before the target (nil: start from LSN 1, when the archive
+// still has it and no base image is nearer), and the segments from the one
+// that holds the record after the base through the one that holds the
+// target. A mark's LSN is not known before its records are read, so a
+// mark restores from the oldest state the archive has.
+func selectRestore(m *Manifest, chain []Object, at *lsn.Target, now time.Time) (*Base, []Object, error) {
+	var base *Base
+	if m.BaseLSN > 0 {
+		base = &m.Bases[0] // the oldest state there is
+	}
+	if at == nil || at.Kind != lsn.TargetMark {
+		for i := range m.Bases {
+			b := &m.Bases[i]
+			switch {
+			case at == nil:
+			case at.Kind == lsn.TargetLSN && b.LSN > at.LSN:
+				continue
+			case (at.Kind == lsn.TargetTime || at.Kind == lsn.TargetAgo) && b.Time.After(targetTime(at, now)):
+				continue
+			}
+			if m.BaseLSN == 0 || b.LSN >= m.BaseLSN {
+				base = b
+			}
+		}
+	}
+	if base == nil {
+		segs, err := selectSegments(chain, at, now)
+		return nil, segs, err
+	}
+	i := 0
+	for i < len(chain) && chain[i].LastLSN <= base.LSN {
+		i++
+	}
+	if i == len(chain) {
+		return nil, nil, fmt.Errorf("%w: manifest %d names no segment after the base image at LSN %d", ErrGap, m.Seq, base.LSN)
+	}
+	segs, err := selectFrom(chain[i:], base.LSN, base.Time, at, now)
+	return base, segs, err
+}
+
+func targetTime(at *lsn.Target, now time.Time) time.Time {
+	if at.Kind == lsn.TargetAgo {
+		return now.Add(-at.Ago)
+	}
+	return at.Time
+}
+
 // selectSegments returns the prefix of chain that holds the target.
 func selectSegments(chain []Object, at *lsn.Target, now time.Time) ([]Object, error) {
-	first, last := chain[0], chain[len(chain)-1]
+	return selectFrom(chain, chain[0].FirstLSN, chain[0].FirstTime, at, now)
+}
+
+// selectFrom returns the prefix of chain (at least its first segment)
+// that holds the target, the oldest state restorable being state(low) at
+// lowTime.
+func selectFrom(chain []Object, low lsn.LSN, lowTime time.Time, at *lsn.Target, now time.Time) ([]Object, error) {
+	last := chain[len(chain)-1]
 	holds := fmt.Sprintf("the archive holds LSN %d (%s) to LSN %d (%s)",
-		first.FirstLSN, first.FirstTime.Format(time.RFC3339Nano), last.LastLSN, last.LastTime.Format(time.RFC3339Nano))
+		low, lowTime.Format(time.RFC3339Nano), last.LastLSN, last.LastTime.Format(time.RFC3339Nano))
 	if at == nil || at.Kind == lsn.TargetMark {
 		return chain, nil
 	}
 	switch at.Kind {
 	case lsn.TargetLSN:
-		if at.LSN < first.FirstLSN || at.LSN > last.LastLSN {
+		if at.LSN < low || at.LSN > last.LastLSN {
 			return nil, fmt.Errorf("%w: LSN %d: %s", ErrTarget, at.LSN, holds)
 		}
 		for i, o := range chain {
@@ -203,18 +278,15 @@ func selectSegments(chain []Object, at *lsn.Target, now time.Time) ([]Object, er
 			}
 		}
 	case lsn.TargetTime, lsn.TargetAgo:
-		t := at.Time
-		if at.Kind == lsn.TargetAgo {
-			t = now.Add(-at.Ago)
-		}
-		if t.Before(first.FirstTime) {
-			return nil, fmt.Errorf("%w: %s is before the first archived record; %s", ErrTarget, t.UTC().Format(time.RFC3339Nano), holds)
+		t := targetTime(at, now)
+		if t.Before(lowTime) {
+			return nil, fmt.Errorf("%w: %s is before the oldest archived state; %s", ErrTarget, t.UTC().Format(time.RFC3339Nano), holds)
 		}
 		if t.After(last.LastTime) {
 			return nil, fmt.Errorf("%w: %s is after the last archived record, and what the volume wrote after that is not archived; %s (give --at %d for the newest archived state)",
 				ErrTarget, t.UTC().Format(time.RFC3339Nano), holds, last.LastLSN)
 		}
-		n := 0
+		n := 1
 		for n < len(chain) && !chain[n].FirstTime.After(t) {
 			n++
 		}
@@ -223,9 +295,34 @@ func selectSegments(chain []Object, at *lsn.Target, now time.Time) ([]Object, er
 	return nil, fmt.Errorf("%w: target %q", ErrTarget, at.Text)
 }
 
+// downloadBase writes the base image's objects into the new volume's
+// base/ directory, where the volume opens them as the base image a fold
+// left (the state file under baseimage.StateFileName, the page files
+// sparse again). Each is checked like a segment.
+func downloadBase(ctx context.Context, b Bucket, seq uint64, base *Base, volumeDir string, progress func(int)) error {
+	dir := filepath.Join(volumeDir, baseimage.Dir)
+	if err := os.MkdirAll(filepath.Join(dir, baseimage.PagesDir), 0o700); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	for _, o := range base.Objects {
+		path := filepath.Join(dir, baseimage.StateFileName(base.LSN))
+		if o.Kind == KindBasePages {
+			ino, _ := parseBasePagesKey(base.LSN, o.Key)
+			path = filepath.Join(dir, baseimage.PagesDir, fmt.Sprintf("%016x", ino))
+		}
+		if err := download(ctx, b, seq, o, path, progress, o.Kind == KindBasePages); err != nil {
+			return err
+		}
+	}
+	if err := syncDir(filepath.Join(dir, baseimage.PagesDir)); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
 // download copies one object to path, checking its size and CRC-32C
 // against the manifest (and its own metadata) on the way.
-func download(ctx context.Context, b Bucket, seq uint64, o Object, path string, progress func(int)) error {
+func download(ctx context.Context, b Bucket, seq uint64, o Object, path string, progress func(int), sparse bool) error {
 	where := b.String() + "/" + o.Key
 	rc, info, err := b.Get(ctx, o.Key)
 	if errors.Is(err, ErrNotFound) {
@@ -248,6 +345,9 @@ func download(ctx context.Context, b Bucket, seq uint64, o Object, path string, 
 	defer f.Close()
 	h := crc32.New(crcTable)
 	var w io.Writer = io.MultiWriter(f, h)
+	if sparse {
+		w = io.MultiWriter(&sparseWriter{f: f}, h)
+	}
 	if progress != nil {
 		w = io.MultiWriter(w, progressWriter(progress))
 	}
@@ -261,6 +361,12 @@ func download(ctx context.Context, b Bucket, seq uint64, o Object, path string, 
 	if got := formatCRC(h.Sum32()); got != o.CRC32C {
 		return fmt.Errorf("%w: %s: the downloaded bytes have crc32c %s, manifest %d says %s", ErrChecksum, where, got, seq, o.CRC32C)
 	}
+	if sparse {
+		// Holes at the end were skipped: the size makes them zeros.
+		if err := f.Truncate(n); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -268,6 +374,31 @@ func download(ctx context.Context, b Bucket, seq uint64, o Object, path string, 
 		return fmt.Errorf("restore: %w", err)
 	}
 	return os.Rename(path+".tmp", path)
+}
+
+// sparseWriter writes to f at its own offset and skips every 4 KiB block
+// that is all zeros, leaving a hole: a base image's page files are sparse
+// on disk and read holes as zeros, and the archive stores the zeros.
+type sparseWriter struct {
+	f   *os.File
+	off int64
+}
+
+var zeroBlock [4096]byte
+
+func (w *sparseWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		k := min(len(b), len(zeroBlock)-int(w.off%int64(len(zeroBlock))))
+		if !bytes.Equal(b[:k], zeroBlock[:k]) {
+			if _, err := w.f.WriteAt(b[:k], w.off); err != nil {
+				return 0, err
+			}
+		}
+		w.off += int64(k)
+		b = b[k:]
+	}
+	return n, nil
 }
 
 type progressWriter func(int)

@@ -21,6 +21,9 @@ type State struct {
 	URL             string       `json:"url"`
 	Manifest        *ManifestRef `json:"manifest,omitempty"`
 	ArchivedThrough lsn.LSN      `json:"archived_through"`
+	// PendingDeletes are objects the newest manifest no longer names
+	// (archive retention dropped them) that are not deleted yet.
+	PendingDeletes []string `json:"pending_deletes,omitempty"`
 }
 
 // ReadState reads the volume's archive state; a volume that has never

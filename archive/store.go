@@ -30,6 +30,10 @@ type Bucket interface {
 	// Stat returns what the object is without its bytes; ErrNotFound if
 	// it does not exist.
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// Delete removes the object; a key that does not exist is success
+	// (or ErrNotFound). Only objects no manifest names any more are
+	// deleted (archive retention).
+	Delete(ctx context.Context, key string) error
 	// String names the archive: s3://BUCKET/PREFIX.
 	String() string
 }
@@ -232,6 +236,15 @@ func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 		return ObjectInfo{}, s.wrap(err, key)
 	}
 	return infoOf(st), nil
+}
+
+// Delete implements Bucket. S3 answers a delete of a missing key with
+// success too.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := s.c.RemoveObject(ctx, s.loc.Bucket, s.loc.Key(key), minio.RemoveObjectOptions{}); err != nil {
+		return s.wrap(err, key)
+	}
+	return nil
 }
 
 func infoOf(st minio.ObjectInfo) ObjectInfo {

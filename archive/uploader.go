@@ -75,6 +75,24 @@ type UploaderOptions struct {
 	// WarnLag is the age of the oldest unarchived record past which status
 	// says the archive is behind.
 	WarnLag time.Duration
+
+	// BaseEveryBytes and BaseEvery say when a base image is uploaded:
+	// after that many bytes of segments were archived since the newest
+	// archived base image, or that long after it, whichever comes first
+	// (zero: DefaultBaseEveryBytes, DefaultBaseEvery; negative: never by
+	// that measure). Only a base image newer than the archive's newest is
+	// uploaded, so the local window also paces them (see base.go).
+	BaseEveryBytes int64
+	BaseEvery      time.Duration
+	// BaseUploadTimeout bounds one base image upload, and so how long it
+	// holds compaction back; zero means DefaultBaseUploadTimeout.
+	BaseUploadTimeout time.Duration
+	// Window is the archive's retention (see retention.go); zero keeps
+	// everything for ever.
+	Window time.Duration
+	// KeptMarks returns the LSNs of the volume's kept marks, which
+	// retention keeps restorable; nil means none.
+	KeptMarks func() []lsn.LSN
 	// Now is the clock; Logf where the uploader reports.
 	Now  func() time.Time
 	Logf func(format string, args ...any)
@@ -99,6 +117,8 @@ type Uploader struct {
 	lastUpload      time.Time
 	uploadedObjects int64
 	uploadedBytes   int64
+	pendingDeletes  []string // keys the newest manifest dropped, not yet deleted
+	deletedObjects  int64
 }
 
 // NewUploader checks the options and makes an Uploader; Run starts it.
@@ -120,6 +140,15 @@ func NewUploader(o UploaderOptions) (*Uploader, error) {
 	}
 	if o.WarnLag <= 0 {
 		o.WarnLag = DefaultWarnLag
+	}
+	if o.BaseEveryBytes == 0 {
+		o.BaseEveryBytes = DefaultBaseEveryBytes
+	}
+	if o.BaseEvery == 0 {
+		o.BaseEvery = DefaultBaseEvery
+	}
+	if o.BaseUploadTimeout <= 0 {
+		o.BaseUploadTimeout = DefaultBaseUploadTimeout
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -223,15 +252,19 @@ func (u *Uploader) step(ctx context.Context) (more bool, err error) {
 	if !synced {
 		return true, u.sync(ctx)
 	}
-	return u.pass(ctx)
+	if more, err = u.pass(ctx); err != nil || more {
+		return more, err
+	}
+	return false, u.housekeep(ctx)
 }
 
 // sync finds the newest manifest and checks that it belongs to this
 // volume and does not run ahead of it.
 func (u *Uploader) sync(ctx context.Context) error {
 	var hint uint64
+	var pending []string
 	if st, err := ReadState(u.o.VolumeDir); err == nil && st.URL == u.o.Bucket.String() && st.Manifest != nil {
-		hint = st.Manifest.Seq
+		hint, pending = st.Manifest.Seq, st.PendingDeletes
 	}
 	seq, err := FindLatest(ctx, u.o.Bucket, hint)
 	if err != nil {
@@ -252,9 +285,19 @@ func (u *Uploader) sync(ctx context.Context) error {
 			return err
 		}
 		m, ref = mm, &r
+		if seq > 1 {
+			// A crash may have come after manifest seq and before the
+			// state file recorded what it dropped: find that again.
+			prev, _, err := ReadManifest(ctx, u.o.Bucket, seq-1)
+			if err != nil {
+				return err
+			}
+			pending = mergeKeys(pending, droppedKeys(prev, mm))
+		}
 	}
 	u.mu.Lock()
 	u.m, u.ref, u.synced = m, ref, true
+	u.pendingDeletes = pending
 	u.mu.Unlock()
 	through := lsn.LSN(0)
 	if m != nil {
@@ -262,7 +305,7 @@ func (u *Uploader) sync(ctx context.Context) error {
 	}
 	u.archivedThrough.Store(uint64(through))
 	if m != nil {
-		if err := writeState(u.o.VolumeDir, State{URL: u.o.Bucket.String(), Manifest: ref, ArchivedThrough: through}); err != nil {
+		if err := writeState(u.o.VolumeDir, State{URL: u.o.Bucket.String(), Manifest: ref, ArchivedThrough: through, PendingDeletes: pending}); err != nil {
 			u.o.Logf("archive: %v", err)
 		}
 		u.o.Logf("archive: %s: manifest %d confirms LSNs through %d", u.o.Bucket, m.Seq, through)
@@ -326,7 +369,7 @@ func (u *Uploader) pass(ctx context.Context) (more bool, err error) {
 	u.mu.Unlock()
 	if pending[0].FirstLSN != at+1 {
 		if at == base && base == 0 {
-			return false, fmt.Errorf("%w: the archive is empty, but the volume's oldest segment %s starts at LSN %d: records 1..%d are no longer on disk, and base images are not archived yet",
+			return false, fmt.Errorf("%w: the archive is empty, but the volume's oldest segment %s starts at LSN %d: records 1..%d are no longer on disk, and an archive cannot start from a base image yet",
 				ErrNeedBase, pending[0].Name, pending[0].FirstLSN, pending[0].FirstLSN-1)
 		}
 		return false, fmt.Errorf("%w: the archive ends at LSN %d, but the volume's next segment %s starts at LSN %d",
@@ -487,27 +530,38 @@ func objectMeta(o Object, volumeID string) map[string]string {
 // the volume's archive.json.
 func (u *Uploader) writeManifest(ctx context.Context, objs []Object) (ManifestRef, error) {
 	u.mu.Lock()
+	prev := u.m
+	u.mu.Unlock()
+	m := &Manifest{}
+	if prev != nil {
+		*m = *prev
+		m.Objects = append([]Object(nil), prev.Objects...)
+	}
+	m.Objects = append(m.Objects, objs...)
+	m.ArchivedThrough = objs[len(objs)-1].LastLSN
+	return u.publish(ctx, m, nil)
+}
+
+// publish writes m, which names what the next manifest names, as the
+// manifest after the newest one (it sets the number, the link to the
+// previous one and the identity), then the volume's archive.json, which
+// also records dropped: the keys m no longer names, deleted afterwards.
+func (u *Uploader) publish(ctx context.Context, m *Manifest, dropped []string) (ManifestRef, error) {
+	u.mu.Lock()
 	prev, prevRef := u.m, u.ref
 	u.mu.Unlock()
 	settings := *u.o.Settings
 	settings.Archive, settings.ArchiveEndpoint, settings.ArchiveCredentialsFile = "", "", ""
-	m := &Manifest{
-		Format:   manifestFormat,
-		Version:  manifestVersion,
-		Seq:      1,
-		VolumeID: u.volumeID,
-		Created:  u.o.Now().UTC(),
-		Settings: &settings,
+	m.Format, m.Version, m.Seq, m.Previous = manifestFormat, manifestVersionSegments, 1, nil
+	if len(m.Bases) > 0 {
+		m.Version = manifestVersion
 	}
+	m.VolumeID, m.Created, m.Settings = u.volumeID, u.o.Now().UTC(), &settings
 	if prev != nil {
 		m.Seq = prev.Seq + 1
 		r := *prevRef
 		m.Previous = &r
-		m.BaseLSN = prev.BaseLSN
-		m.Objects = append(m.Objects, prev.Objects...)
 	}
-	m.Objects = append(m.Objects, objs...)
-	m.ArchivedThrough = objs[len(objs)-1].LastLSN
 	data, err := m.Encode()
 	if err != nil {
 		return ManifestRef{}, err
@@ -529,14 +583,39 @@ func (u *Uploader) writeManifest(ctx context.Context, objs []Object) (ManifestRe
 	}
 	// The manifest is in the archive: record it in the volume, then let
 	// compaction know.
-	if err := writeState(u.o.VolumeDir, State{URL: u.o.Bucket.String(), Manifest: &ref, ArchivedThrough: m.ArchivedThrough}); err != nil {
+	u.mu.Lock()
+	named := namedKeys(m)
+	var pending []string
+	for _, k := range mergeKeys(u.pendingDeletes, dropped) {
+		if !named[k] { // a base image that was pending until m took it in
+			pending = append(pending, k)
+		}
+	}
+	u.mu.Unlock()
+	if err := writeState(u.o.VolumeDir, State{URL: u.o.Bucket.String(), Manifest: &ref, ArchivedThrough: m.ArchivedThrough, PendingDeletes: pending}); err != nil {
 		u.o.Logf("archive: %v", err)
 	}
 	u.mu.Lock()
-	u.m, u.ref = m, &ref
+	u.m, u.ref, u.pendingDeletes = m, &ref, pending
 	u.mu.Unlock()
 	u.archivedThrough.Store(uint64(m.ArchivedThrough))
 	return ref, nil
+}
+
+// mergeKeys returns a with the keys of b it does not have yet.
+func mergeKeys(a, b []string) []string {
+	have := make(map[string]bool, len(a))
+	out := append([]string(nil), a...)
+	for _, k := range a {
+		have[k] = true
+	}
+	for _, k := range b {
+		if !have[k] {
+			have[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Status reports the uploader's progress and how far the archive lags
@@ -577,7 +656,18 @@ func (u *Uploader) Status() volume.ArchiveStatus {
 	defer u.mu.Unlock()
 	if u.m != nil {
 		s.Manifest = u.m.Seq
+		r, _ := u.m.Restorable()
+		s.RestorableFromLSN, s.RestorableFromTime = r.FirstLSN, r.FirstTime
+		s.Bases = r.Bases
+		if b, ok := u.m.NewestBase(); ok {
+			s.NewestBaseLSN, s.NewestBaseTime, s.NewestBaseUploaded = b.LSN, b.Time, b.Uploaded
+		}
 	}
+	s.Window = u.o.Window.String()
+	if u.o.Window == 0 {
+		s.Window = "forever"
+	}
+	s.PendingDeletes, s.DeletedObjects = len(u.pendingDeletes), u.deletedObjects
 	s.LastUpload = u.lastUpload
 	s.UploadedObjects, s.UploadedBytes = u.uploadedObjects, u.uploadedBytes
 	s.Failures = u.failures

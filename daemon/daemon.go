@@ -78,7 +78,8 @@ type daemon struct {
 	sock   string
 	// rewindMu keeps rewinds (and unmount) one at a time.
 	rewindMu sync.Mutex
-	arch     *archiver // nil without an archive (archive.go)
+	arch     *archiver // nil without an archive (archive.go); guarded by archMu
+	archMu   sync.Mutex
 	// mx serves the metrics, nil without --metrics-addr (metrics.go);
 	// mxAddr is the address it listens on (a string, set once it serves).
 	mx     *metrics.Metrics
@@ -181,12 +182,19 @@ func (d *daemon) wait() error {
 	} else {
 		go d.compactEvery(time.Second, stopFlush, compacted)
 	}
+	sealed := make(chan struct{})
+	if d.v.ReadOnly() {
+		close(sealed)
+	} else {
+		go d.sealEvery(time.Second, stopFlush, sealed)
+	}
 	d.runArchive()
 	d.server.Wait()
 	d.stopMetrics()
 	close(stopFlush)
 	<-flushed
 	<-compacted
+	<-sealed
 	d.stopArchive()
 	signal.Stop(sigs)
 	if d.ctl != nil {

@@ -42,7 +42,7 @@ func (d *daemon) handle(req control.Request) (any, error) {
 		}
 		d.v.SetPolicy(st)
 		log.Printf("retention changed: window %s, max log bytes %d", st.Window, st.MaxLogBytes)
-		return nil, nil
+		return nil, d.reloadArchive(st)
 	case "diff":
 		return d.diff(req)
 	case "mark":

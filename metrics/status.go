@@ -103,6 +103,8 @@ var (
 			func(s *volume.Status) float64 { return float64(s.Archive.LagBytes) }),
 		gauge("archive_lag_seconds", "Age of the oldest record not yet in the archive (status archive.lag_seconds).",
 			func(s *volume.Status) float64 { return s.Archive.LagSeconds }),
+		gauge("archive_over_cap_bytes", "Bytes the log is over max_log_bytes because the archive has not confirmed them (status archive.over_cap_bytes).",
+			func(s *volume.Status) float64 { return float64(s.Archive.OverCapBytes) }),
 		counter("archive_uploaded_bytes_total", "Bytes uploaded to the archive since the daemon started (status archive.uploaded_bytes).",
 			func(s *volume.Status) float64 { return float64(s.Archive.UploadedBytes) }),
 	}

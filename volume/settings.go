@@ -85,6 +85,18 @@ type Settings struct {
 	// the archive fields: a build without it refuses the shared segments
 	// as another volume's, which is an error, not a misreading.
 	Ancestors []Ancestor `json:"ancestors,omitempty"`
+	// ArchiveInterval (a Go duration; empty: DefaultArchiveInterval) is
+	// how old the oldest unarchived record in the active segment may get
+	// before the daemon seals that segment so that it is uploaded.
+	ArchiveInterval string `json:"archive_interval,omitempty"`
+	// ArchiveWindow (a duration, days allowed: "30d"; empty: keep for
+	// ever) is the archive's retention, separate from Window. The daemon
+	// uploads a base image every ArchiveBaseEveryBytes of log (0:
+	// DefaultArchiveBaseEveryBytes) or ArchiveBaseEvery (empty:
+	// DefaultArchiveBaseEvery), whichever first. See archiveretention.go.
+	ArchiveWindow         string `json:"archive_window,omitempty"`
+	ArchiveBaseEveryBytes int64  `json:"archive_base_every_bytes,omitempty"`
+	ArchiveBaseEvery      string `json:"archive_base_every,omitempty"`
 }
 
 // InitOptions are the choices `rewindfs init` offers.
@@ -100,6 +112,12 @@ type InitOptions struct {
 	Archive                string
 	ArchiveEndpoint        string
 	ArchiveCredentialsFile string
+	ArchiveInterval        time.Duration // 0: DefaultArchiveInterval
+	// The archive's retention and base image interval (0: for ever, the
+	// defaults); see archiveretention.go.
+	ArchiveWindow         time.Duration
+	ArchiveBaseEveryBytes int64
+	ArchiveBaseEvery      time.Duration
 }
 
 // DefaultSegmentSize bounds a segment file; records never span segments.
@@ -134,6 +152,12 @@ func Init(dir string, o InitOptions) (*Settings, error) {
 	if o.SegmentSize < 1<<16 || o.SegmentSize > 1<<31 {
 		return nil, fmt.Errorf("%w: segment size %d: give 65536 to 2147483648 bytes", ErrSettings, o.SegmentSize)
 	}
+	if err := checkArchiveInterval(o.ArchiveInterval); err != nil {
+		return nil, err
+	}
+	if err := checkArchiveRetention(o); err != nil {
+		return nil, err
+	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
@@ -167,6 +191,10 @@ func Init(dir string, o InitOptions) (*Settings, error) {
 		ArchiveEndpoint:        o.ArchiveEndpoint,
 		ArchiveCredentialsFile: o.ArchiveCredentialsFile,
 	}
+	if o.ArchiveInterval != 0 {
+		s.ArchiveInterval = o.ArchiveInterval.String()
+	}
+	s.setArchiveRetention(o)
 	if err := os.MkdirAll(filepath.Join(dir, LogDir), 0o700); err != nil {
 		return nil, err
 	}

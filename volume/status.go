@@ -77,6 +77,20 @@ type ArchiveStatus struct {
 	Failures            int       `json:"failures,omitempty"`
 	Error               string    `json:"error,omitempty"`
 	Stopped             bool      `json:"stopped,omitempty"` // a conflict stopped archiving until restart
+	// OverCapBytes is how far the log is over max_log_bytes while the
+	// archive is behind: unarchived segments are kept past the cap.
+	OverCapBytes int64 `json:"over_cap_bytes,omitempty"`
+	// Base images and retention: the newest base image archived, the
+	// oldest state a restore can give, and the archive window.
+	Bases              int       `json:"bases"`
+	NewestBaseLSN      lsn.LSN   `json:"newest_base_lsn,omitempty"`
+	NewestBaseTime     time.Time `json:"newest_base_time,omitzero"`
+	NewestBaseUploaded time.Time `json:"newest_base_uploaded,omitzero"`
+	RestorableFromLSN  lsn.LSN   `json:"restorable_from_lsn,omitempty"`
+	RestorableFromTime time.Time `json:"restorable_from_time,omitzero"`
+	Window             string    `json:"archive_window,omitempty"`
+	PendingDeletes     int       `json:"pending_deletes,omitempty"` // objects dropped by a manifest, not deleted yet
+	DeletedObjects     int64     `json:"deleted_objects,omitempty"`
 }
 
 // Segments describes the log's segment files in LSN order, the last one

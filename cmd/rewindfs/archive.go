@@ -38,10 +38,13 @@ func connectArchive(url, endpoint, credFile string) (*archive.S3, error) {
 func checkNewArchive(c *cli.Context) error {
 	url := c.String("archive")
 	if url == "" {
-		if c.String("archive-endpoint") != "" || c.String("archive-credentials-file") != "" {
-			return errors.New("--archive-endpoint and --archive-credentials-file need --archive s3://BUCKET/PREFIX")
+		if c.String("archive-endpoint") != "" || c.String("archive-credentials-file") != "" || c.IsSet("archive-interval") {
+			return errors.New("--archive-endpoint, --archive-credentials-file and --archive-interval need --archive s3://BUCKET/PREFIX")
 		}
 		return nil
+	}
+	if c.IsSet("archive-interval") && c.Duration("archive-interval") < time.Second {
+		return fmt.Errorf("archive interval %s: give at least 1s", c.Duration("archive-interval"))
 	}
 	b, err := connectArchive(url, c.String("archive-endpoint"), c.String("archive-credentials-file"))
 	if err != nil {
@@ -98,7 +101,7 @@ func archiveCommand() *cli.Command {
 				r, gapErr := m.Restorable()
 				out := archiveListing{
 					URL: b.String(), Endpoint: b.Endpoint(), VolumeID: m.VolumeID, Manifest: m.Seq, ManifestTime: m.Created,
-					Range: r, Objects: m.Objects,
+					Range: r, Objects: m.Objects, Bases: baseListing(m.Bases),
 				}
 				if gapErr != nil {
 					out.Gap = gapErr.Error()
@@ -123,6 +126,7 @@ type archiveListing struct {
 	archive.Range
 	Gap     string           `json:"gap,omitempty"`
 	Objects []archive.Object `json:"objects"`
+	Bases   []baseListed     `json:"base_images,omitempty"`
 }
 
 // printArchiveStatus adds the archive's lines to status.
@@ -143,6 +147,7 @@ func printArchiveStatus(a *volume.ArchiveStatus) {
 	case a.Error != "":
 		fmt.Printf("           retrying after %d failure(s): %s\n", a.Failures, a.Error)
 	}
+	printArchiveBaseStatus(a)
 }
 
 func printListing(l archiveListing) {
@@ -156,6 +161,9 @@ func printListing(l archiveListing) {
 	}
 	if l.Gap != "" {
 		fmt.Printf("gap        %s\n", l.Gap)
+	}
+	for _, b := range l.Bases {
+		fmt.Printf("base image LSN %d (%s), %d object(s), %s, uploaded %s\n", b.LSN, fmtTime(b.Time), b.Objects, humanBytes(b.Bytes), fmtTime(b.Uploaded))
 	}
 	for _, o := range l.Objects {
 		fmt.Printf("  %s  LSN %s..%s  %s  %s..%s  crc32c %s\n", o.Key, lsn.LSN(o.FirstLSN), lsn.LSN(o.LastLSN), humanBytes(o.Size),

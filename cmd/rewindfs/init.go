@@ -23,7 +23,7 @@ func initCommand() *cli.Command {
 			"With --archive the mounted daemon uploads every sealed segment to the bucket (see\n" +
 			"`rewindfs archive ls` and `rewindfs restore`). init checks that the bucket exists, that the\n" +
 			"credentials are accepted and that the prefix holds no archive yet.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.DurationFlag{Name: "window", Value: 24 * time.Hour, Usage: "how much history to keep (any Go duration from 1s)"},
 			&cli.Int64Flag{Name: "max-log-bytes", Usage: "cap on the log's size on disk (0: no cap)"},
 			&cli.IntFlag{Name: "page-size", Value: 4096, Usage: "page size in bytes (a power of two, 512 to 65536)"},
@@ -32,7 +32,8 @@ func initCommand() *cli.Command {
 			&cli.StringFlag{Name: "archive", Usage: "archive sealed segments to `s3://BUCKET/PREFIX` (credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"},
 			&cli.StringFlag{Name: "archive-endpoint", Usage: "the archive's S3 server, `URL` http(s)://HOST[:PORT] (default: Amazon S3)"},
 			&cli.StringFlag{Name: "archive-credentials-file", Usage: "an AWS shared credentials `FILE`, used when the variables are not set (its name is stored, never the keys)"},
-		},
+			&cli.DurationFlag{Name: "archive-interval", Usage: "seal the active segment for the archive when its oldest record is this old (from 1s; default 1m)"},
+		}, archiveRetentionFlags()...),
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "VOLUME"); err != nil {
 				return err
@@ -41,14 +42,19 @@ func initCommand() *cli.Command {
 				return err
 			}
 			dir := c.Args().Get(0)
-			if err := checkNewArchive(c); err != nil {
-				return err
-			}
-			s, err := volume.Init(dir, volume.InitOptions{
+			o := volume.InitOptions{
 				Window: c.Duration("window"), MaxLogBytes: c.Int64("max-log-bytes"),
 				PageSize: c.Int("page-size"), Compression: c.String("compression"), SegmentSize: c.Int64("segment-size"),
 				Archive: c.String("archive"), ArchiveEndpoint: c.String("archive-endpoint"), ArchiveCredentialsFile: c.String("archive-credentials-file"),
-			})
+				ArchiveInterval: c.Duration("archive-interval"),
+			}
+			if err := archiveRetentionOptions(c, &o); err != nil {
+				return err
+			}
+			if err := checkNewArchive(c); err != nil {
+				return err
+			}
+			s, err := volume.Init(dir, o)
 			if err != nil {
 				return err
 			}

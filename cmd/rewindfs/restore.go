@@ -19,7 +19,8 @@ func restoreCommand() *cli.Command {
 		Name:      "restore",
 		Usage:     "make a new volume from an archive in object storage",
 		ArgsUsage: "s3://BUCKET/PREFIX NEWVOLUME",
-		Description: "Downloads the chain of segments the newest manifest names into a new volume, checking each\n" +
+		Description: "Downloads the newest archived base image at or before the target (if any; otherwise\n" +
+			"the chain starts at LSN 1) and the chain of segments after it into a new volume, checking each\n" +
 			"object's size and CRC-32C against the manifest, then every record, then that the state\n" +
 			"rebuilds. A gap in the chain or a bad object is an error naming the object, and nothing\n" +
 			"is left at NEWVOLUME. The new volume has the archived volume's identity and settings but\n" +
@@ -86,8 +87,12 @@ func restoreCommand() *cli.Command {
 				return printJSON(rep)
 			}
 			speed := float64(rep.Bytes) / (1 << 20) / max(rep.Seconds, 1e-3)
-			fmt.Printf("restored %s from %s (manifest %d): %d segment(s), %s, LSN %d..%d, in %.1fs (%.1f MiB/s)\n",
-				rep.Volume, rep.Archive, rep.Manifest, rep.Segments, humanBytes(rep.Bytes), rep.FirstLSN, rep.LastLSN, rep.Seconds, speed)
+			from := "from LSN 1:"
+			if rep.BaseLSN != 0 {
+				from = fmt.Sprintf("base image at LSN %d (%d object(s), %s) +", rep.BaseLSN, rep.BaseObjects, humanBytes(rep.BaseBytes))
+			}
+			fmt.Printf("restored %s from %s (manifest %d): %s %d segment(s), %s in all, LSN %d..%d, in %.1fs (%.1f MiB/s)\n",
+				rep.Volume, rep.Archive, rep.Manifest, from, rep.Segments, humanBytes(rep.Bytes), rep.FirstLSN, rep.LastLSN, rep.Seconds, speed)
 			if rep.RewindLSN != 0 {
 				fmt.Printf("rewound to LSN %d (%s); rewind record LSN %d\n", rep.Target, fmtTime(rep.TargetAt), rep.RewindLSN)
 			} else {
