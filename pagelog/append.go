@@ -85,6 +85,9 @@ func (l *Log) Append(t Type, meta, data []byte) (lsn.LSN, int64, Location, error
 	}
 
 	seg.size.Store(off + int64(len(rec)))
+	if seg.ix != nil {
+		seg.ix.add(now, off, t, h.codec, meta, uint32(len(data)), h.storedLen)
+	}
 	l.appended.Add(int64(len(rec)))
 	if seg.last < seg.first {
 		seg.firstTime = now
@@ -168,7 +171,8 @@ func (l *Log) roll(created int64) error {
 			return l.setBroken(fmt.Errorf("pagelog: fsync segment %s before moving on: %w", old.name, err))
 		}
 		l.markDurable(old.last)
-		l.queueIndex(old)
+		l.queueIndex(old, old.ix)
+		old.ix = nil
 	}
 	first := l.next
 	name := segmentName(first)
@@ -225,7 +229,7 @@ func (l *Log) roll(created int64) error {
 		f.Close()
 		return l.setBroken(fmt.Errorf("pagelog: create segment %s: fsync directory: %w", name, err))
 	}
-	seg := &segment{name: name, first: first, f: f, last: first - 1}
+	seg := &segment{name: name, first: first, f: f, last: first - 1, ix: newIndexBuf()}
 	seg.size.Store(segHeaderLen)
 	l.addSegment(seg)
 	l.cur = seg

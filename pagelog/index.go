@@ -16,14 +16,18 @@ import (
 //
 // Opening a log used to read every byte of every segment, data included,
 // to rebuild the state: a mount of a volume with 4 GiB in its window read
-// 4 GiB. Yet a sealed segment never changes. So once a segment is sealed,
-// a background goroutine scans it (the scan checks every record's
-// checksum) and writes "<segment>.idx" beside it: each record's header
-// fields and meta part, no data, with a CRC-32C over the whole file. Open
-// reads the index of a sealed segment instead of the segment, and scans
-// only the last one (and any sealed one whose index is missing or does not
-// match). A 4 KiB page write is 4 KiB of segment and about 60 bytes of
-// index.
+// 4 GiB. Yet a sealed segment never changes. So the log keeps, for the
+// segment it appends to, each record's header fields and meta part as it
+// appends them (or as Open's scan finds them), and once the segment is
+// sealed a background goroutine writes them to "<segment>.idx" beside it,
+// with a CRC-32C over the whole file. Open reads the index of a sealed
+// segment instead of the segment, and scans only the last one (and any
+// sealed one whose index is missing or does not match, writing its index
+// from that scan). A 4 KiB page write is 4 KiB of segment and about 60
+// bytes of index. Building the index from what was appended, not from a
+// second read of the segment, keeps it off the disk: a re-read competes
+// with the database's own reads once the page cache has let the segment
+// go.
 //
 // What that gives up: Open no longer rereads old records' data, so a
 // sealed segment that rotted on the disk after it was indexed is found by
@@ -79,27 +83,39 @@ type indexEntry struct {
 	meta      []byte
 }
 
-// encodeIndex builds the index file of a segment of size bytes whose
-// records, from LSN first on, are es.
-func encodeIndex(first lsn.LSN, size int64, es []indexEntry) []byte {
-	n := indexHeaderLen + 4
-	for _, e := range es {
-		n += indexEntryLen + len(e.meta)
-	}
-	b := make([]byte, 0, n)
-	b = append(b, indexMagic...)
-	b = binary.LittleEndian.AppendUint64(b, uint64(first))
-	b = binary.LittleEndian.AppendUint64(b, uint64(size))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(es)))
-	for _, e := range es {
-		b = binary.LittleEndian.AppendUint64(b, uint64(e.time))
-		b = binary.LittleEndian.AppendUint32(b, e.off)
-		b = append(b, byte(e.typ), byte(e.codec))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(e.meta)))
-		b = binary.LittleEndian.AppendUint32(b, e.rawLen)
-		b = binary.LittleEndian.AppendUint32(b, e.storedLen)
-		b = append(b, e.meta...)
-	}
+// indexBuf collects the index entries of one segment, in the file's
+// layout, as its records are appended or scanned.
+type indexBuf struct {
+	b []byte // the header's room, then the entries
+	n uint32 // entries
+}
+
+func newIndexBuf() *indexBuf {
+	return &indexBuf{b: make([]byte, indexHeaderLen, 64<<10)}
+}
+
+// add records one record: its time, its offset in the segment, its header
+// fields and its meta part.
+func (x *indexBuf) add(time, off int64, typ Type, codec Codec, meta []byte, rawLen, storedLen uint32) {
+	b := x.b
+	b = binary.LittleEndian.AppendUint64(b, uint64(time))
+	b = binary.LittleEndian.AppendUint32(b, uint32(off))
+	b = append(b, byte(typ), byte(codec))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(meta)))
+	b = binary.LittleEndian.AppendUint32(b, rawLen)
+	b = binary.LittleEndian.AppendUint32(b, storedLen)
+	x.b = append(b, meta...)
+	x.n++
+}
+
+// file completes the index of a segment that starts at LSN first and is
+// size bytes long; x is not used afterwards.
+func (x *indexBuf) file(first lsn.LSN, size int64) []byte {
+	b := x.b
+	copy(b, indexMagic)
+	binary.LittleEndian.PutUint64(b[8:], uint64(first))
+	binary.LittleEndian.PutUint64(b[16:], uint64(size))
+	binary.LittleEndian.PutUint32(b[24:], x.n)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
 
@@ -226,20 +242,26 @@ func (w *walker) walkIndex(seg *segment, idx int, size int64, es []indexEntry) (
 // background.
 type indexer struct {
 	mu      sync.Mutex
-	queue   []*segment
+	queue   []indexJob
 	running bool
 	done    chan struct{} // closed when the running goroutine stops
 }
 
-// queueIndex asks for seg, which is sealed, to be indexed.
-func (l *Log) queueIndex(seg *segment) {
-	if l.readOnly {
+type indexJob struct {
+	seg *segment
+	x   *indexBuf
+}
+
+// queueIndex asks for the index of seg, which is sealed and whose records
+// x holds, to be written.
+func (l *Log) queueIndex(seg *segment, x *indexBuf) {
+	if l.readOnly || x == nil || x.n == 0 {
 		return
 	}
 	ix := &l.index
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.queue = append(ix.queue, seg)
+	ix.queue = append(ix.queue, indexJob{seg, x})
 	if ix.running {
 		return
 	}
@@ -259,12 +281,12 @@ func (l *Log) runIndexer(done chan struct{}) {
 			ix.mu.Unlock()
 			return
 		}
-		seg := ix.queue[0]
+		job := ix.queue[0]
 		ix.queue = ix.queue[1:]
 		ix.mu.Unlock()
-		if err := l.writeIndex(seg); err != nil {
+		if err := l.writeIndex(job.seg, job.x); err != nil {
 			// Only an optimization: Open scans the segment instead.
-			_ = l.fs.Remove(l.path(indexName(seg.name) + ".tmp"))
+			_ = l.fs.Remove(l.path(indexName(job.seg.name) + ".tmp"))
 		}
 	}
 }
@@ -280,36 +302,17 @@ func (l *Log) waitIndexer() {
 	}
 }
 
-// writeIndex scans sealed segment seg, checking every record, and writes
-// its index.
-func (l *Log) writeIndex(seg *segment) error {
+// writeIndex writes the index of sealed segment seg from x.
+func (l *Log) writeIndex(seg *segment, x *indexBuf) error {
 	if seg.removed.Load() {
 		return nil
-	}
-	size := seg.size.Load()
-	var es []indexEntry
-	w := &walker{next: seg.first, fn: func(s *Scanned) error {
-		es = append(es, indexEntry{
-			time: s.Time, off: s.Data.Off - uint32(recordHeaderLen) - uint32(len(s.Meta)),
-			typ: s.Type, codec: s.Data.Codec, rawLen: s.DataLen, storedLen: s.Data.Len,
-			meta: append([]byte(nil), s.Meta...),
-		})
-		return nil
-	}}
-	walk, err := w.walkSegment(seg, 0, size)
-	if err != nil {
-		return err
-	}
-	if walk.tornWhy != "" || walk.end != size || len(es) == 0 {
-		return fmt.Errorf("%w: segment %s does not end at its last record", errIndex, seg.name)
 	}
 	tmp := l.path(indexName(seg.name) + ".tmp")
 	f, err := l.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	b := encodeIndex(seg.first, size, es)
-	_, err = f.WriteAt(b, 0)
+	_, err = f.WriteAt(x.file(seg.first, seg.size.Load()), 0)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -75,7 +75,9 @@ func TestOpenFromIndexesMatchesAScan(t *testing.T) {
 		require.NoError(t, l.Close())
 
 		// The same log without indexes: a full scan.
+		built := map[string][]byte{} // as the appends built them
 		for _, name := range idx {
+			built[name] = readMemFile(t, mem, "/log/"+name)
 			require.NoError(t, mem.Remove("/log/"+name))
 		}
 		var fromScan []Scanned
@@ -94,6 +96,9 @@ func TestOpenFromIndexesMatchesAScan(t *testing.T) {
 		l.waitIndexer()
 		require.NoError(t, l.Close())
 		require.Equal(t, idx, indexFiles(t, mem), "Open wrote the missing indexes again")
+		for _, name := range idx {
+			require.Equal(t, built[name], readMemFile(t, mem, "/log/"+name), "%s: the scan's index is the appends' index", name)
+		}
 	}
 }
 

@@ -66,7 +66,8 @@ func (l *Log) loadWith(w *walker) (loadResult, error) {
 	}
 
 	walks := make([]segWalk, len(segs))
-	var unindexed []*segment
+	var unindexed []indexJob // sealed segments scanned, whose index to write
+	var lastIx *indexBuf     // the last segment's entries, which appends extend
 	for i, seg := range segs {
 		size, err := seg.f.Size()
 		if err != nil {
@@ -82,10 +83,16 @@ func (l *Log) loadWith(w *walker) (loadResult, error) {
 		if es != nil {
 			walks[i], err = w.walkIndex(seg, i, size, es)
 		} else {
+			if !l.readOnly {
+				w.ix = newIndexBuf()
+			}
 			walks[i], err = w.walkSegment(seg, i, size)
 			if i < len(segs)-1 {
-				unindexed = append(unindexed, seg)
+				unindexed = append(unindexed, indexJob{seg, w.ix})
+			} else {
+				lastIx = w.ix
 			}
+			w.ix = nil
 		}
 		if err != nil {
 			return fail(err)
@@ -118,8 +125,11 @@ func (l *Log) loadWith(w *walker) (loadResult, error) {
 	l.segs.Store(&segs)
 	l.head.Store(uint64(next - 1))
 	l.durable.Store(uint64(next - 1))
-	for _, seg := range unindexed {
-		l.queueIndex(seg) // a log written before indexes, or a crash before one was written
+	for _, job := range unindexed {
+		l.queueIndex(job.seg, job.x) // a log written before indexes, or a crash before one was written
+	}
+	if l.cur != nil && !l.readOnly {
+		l.cur.ix = lastIx
 	}
 	return res, nil
 }

@@ -80,6 +80,8 @@ type walker struct {
 	// checkData makes the walker decompress every compressed data part
 	// and check its length against the header (Verify).
 	checkData bool
+	// ix, if set, collects the index entries of the segment being walked.
+	ix *indexBuf
 }
 
 // segWalk is what walking one segment found.
@@ -169,6 +171,9 @@ func (w *walker) walkSegment(seg *segment, idx int, size int64) (segWalk, error)
 		w.records++
 		w.lastTime = h.time
 		w.next++
+		if w.ix != nil {
+			w.ix.add(h.time, off, h.typ, h.codec, meta, h.rawLen, h.storedLen)
+		}
 		if w.fn != nil {
 			w.sc = Scanned{
 				LSN:     h.lsn,
