@@ -14,6 +14,7 @@ import (
 
 	"github.com/rewindfs/rewindfs/baseimage"
 	"github.com/rewindfs/rewindfs/lsn"
+	"github.com/rewindfs/rewindfs/pagelog"
 )
 
 // Base images in the archive
@@ -134,6 +135,68 @@ func (u *Uploader) uploadBase(ctx context.Context, m *Manifest) (*Base, error) {
 		return nil, err
 	}
 	defer pin.Release()
+	return u.uploadPinned(ctx, lb)
+}
+
+// startFromBase begins an empty archive of a volume whose log no longer
+// starts at LSN 1: it uploads the volume's base image, then writes the
+// first manifest, which names that image as where the archive begins and
+// the sealed segments after it (pending, oldest first). The next pass goes
+// on from there.
+func (u *Uploader) startFromBase(ctx context.Context, pending []pagelog.SegmentInfo) error {
+	unlock, err := baseimage.LockFolds(u.o.VolumeDir, false)
+	if err != nil {
+		return err
+	}
+	var lb localBase
+	lb.lsn, lb.time, lb.statePath, lb.pages, err = baseimage.Files(u.o.VolumeDir)
+	var pin *baseimage.Pin
+	if err == nil && lb.lsn+1 >= pending[0].FirstLSN {
+		pin, err = baseimage.RegisterView(u.o.VolumeDir, lb.lsn, fmt.Sprintf("archive upload of the base image at LSN %d", lb.lsn))
+	}
+	unlock()
+	switch {
+	case errors.Is(err, baseimage.ErrFolding):
+		return nil // compaction redoes the fold; the next pass tries again
+	case err != nil:
+		return fmt.Errorf("archive: base image: %w", err)
+	case pin == nil:
+		return fmt.Errorf("%w: the archive is empty and the volume's oldest segment %s starts at LSN %d, after its base image at LSN %d",
+			ErrNeedBase, pending[0].Name, pending[0].FirstLSN, lb.lsn)
+	}
+	defer pin.Release()
+	b, err := u.uploadPinned(ctx, lb)
+	if err != nil {
+		return err
+	}
+	var segs []pagelog.SegmentInfo
+	for _, s := range pending {
+		if s.LastLSN > b.LSN {
+			segs = append(segs, s)
+		}
+	}
+	if len(segs) > u.o.MaxBatch {
+		segs = segs[:u.o.MaxBatch]
+	}
+	objs, err := u.uploadAll(ctx, segs)
+	if err != nil {
+		return err
+	}
+	m := &Manifest{BaseLSN: b.LSN, Bases: []Base{*b}, Objects: objs, ArchivedThrough: b.LSN}
+	if len(objs) > 0 {
+		m.ArchivedThrough = objs[len(objs)-1].LastLSN
+	}
+	ref, err := u.publish(ctx, m, nil)
+	if err != nil {
+		return err
+	}
+	u.o.Logf("archive: manifest %d: the archive begins with the base image at LSN %d (records 1..%d are no longer in the log) and %d segment(s)",
+		ref.Seq, b.LSN, b.LSN, len(objs))
+	return nil
+}
+
+// uploadPinned uploads the base image lb, which the caller has pinned.
+func (u *Uploader) uploadPinned(ctx context.Context, lb localBase) (*Base, error) {
 	ctx, cancel := context.WithTimeout(ctx, u.o.BaseUploadTimeout)
 	defer cancel()
 

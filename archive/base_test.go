@@ -536,3 +536,47 @@ func TestCutShortBaseUploadIsDeletedWhenTheBaseMovesOn(t *testing.T) {
 	_, got := restoreAt(t, s.b, moved+1)
 	require.Equal(t, viewTree(t, s.tv.dir, moved+1), got)
 }
+
+// A volume that ran longer than its window before it was given an archive
+// no longer has records 1..: its archive begins with its base image, and
+// restores from there.
+func TestArchiveBeginsWithTheBaseImage(t *testing.T) {
+	clock := newFakeClock()
+	tv := newCompactingVolume(t, clock)
+	tv.write(200 << 10)
+	clock.Advance(time.Minute)
+	_, err := tv.v.Create(fsstate.RootIno, "later", 0o100600, 0, 0, 0, false)
+	require.NoError(t, err)
+	tv.write(10 << 10)
+	clock.Advance(time.Minute)
+	// No archive yet: compaction deletes the segments it folded.
+	base := tv.compact()
+	require.Greater(t, base, lsn.LSN(0))
+	require.Greater(t, tv.v.Segments()[0].FirstLSN, lsn.LSN(1), "records 1.. are gone from the log")
+	tv.write(150 << 10)
+	head := tv.lastSealed()
+	require.Greater(t, head, base)
+
+	b := newMemBucket()
+	u := tv.uploader(b, func(o *UploaderOptions) { o.Now = clock.Now })
+	stop := run(t, u)
+	waitFor(t, fmt.Sprintf("the archive through LSN %d", head), func() bool { return u.ArchivedThrough() >= head })
+	require.NoError(t, stop())
+
+	m, _, err := Latest(context.Background(), b, 0)
+	require.NoError(t, err)
+	require.Equal(t, base, m.BaseLSN, "the archive begins at the base image")
+	require.Len(t, m.Bases, 1)
+	r, err := m.Restorable()
+	require.NoError(t, err)
+	require.Equal(t, base, r.FirstLSN)
+
+	rep, got := restoreAt(t, b, head)
+	require.Equal(t, base, rep.BaseLSN)
+	require.Equal(t, viewTree(t, tv.dir, head), got)
+
+	// Before the base there is nothing to restore.
+	tg := lsn.Target{Kind: lsn.TargetLSN, LSN: base - 1, Text: (base - 1).String()}
+	_, err = Restore(context.Background(), b, RestoreOptions{Dir: filepath.Join(t.TempDir(), "old"), At: &tg})
+	require.Error(t, err)
+}

@@ -367,11 +367,15 @@ func (u *Uploader) pass(ctx context.Context) (more bool, err error) {
 		base = u.m.BaseLSN
 	}
 	u.mu.Unlock()
-	if pending[0].FirstLSN != at+1 {
-		if at == base && base == 0 {
-			return false, fmt.Errorf("%w: the archive is empty, but the volume's oldest segment %s starts at LSN %d: records 1..%d are no longer on disk, and an archive cannot start from a base image yet",
-				ErrNeedBase, pending[0].Name, pending[0].FirstLSN, pending[0].FirstLSN-1)
-		}
+	if at == 0 && base == 0 && pending[0].FirstLSN > 1 {
+		// An empty archive, and records 1.. are no longer on disk (the
+		// volume ran longer than its window before it was given an
+		// archive): the archive begins with the volume's base image.
+		return false, u.startFromBase(ctx, pending)
+	}
+	// The first segment after a base image may begin before it (segments
+	// are cut where the log was, not where the base is).
+	if first := pending[0].FirstLSN; first > at+1 || (first < at+1 && at != base) {
 		return false, fmt.Errorf("%w: the archive ends at LSN %d, but the volume's next segment %s starts at LSN %d",
 			ErrNeedBase, at, pending[0].Name, pending[0].FirstLSN)
 	}

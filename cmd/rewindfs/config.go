@@ -210,9 +210,11 @@ func archiveChange(c *cli.Context, dir string, s *volume.Settings) (*volume.Arch
 		}
 		through = uint64(m.ArchivedThrough)
 	}
-	if first := oldestSegment(dir); first > through+1 {
-		return nil, fmt.Errorf("the log of %s starts at LSN %d (older records were compacted into the base image), but %s needs LSN %d next, and an archive cannot start from a base image yet; archive a new volume instead",
-			dir, first, url, through+1)
+	// A new archive of a volume whose log no longer starts at LSN 1 begins
+	// with its base image; an existing one must go on where it ends.
+	if first := oldestSegment(dir); through > 0 && first > through+1 {
+		return nil, fmt.Errorf("the log of %s starts at LSN %d (older records were compacted into the base image), but the archive at %s ends at LSN %d: give the volume a new prefix (its archive then begins with the base image)",
+			dir, first, url, through)
 	}
 	normURL := b.String()
 	ch.Archive, ch.ArchiveEndpoint, ch.ArchiveCredentialsFile = &normURL, &endpoint, &cred
