@@ -26,7 +26,8 @@ type archiver struct {
 // sameArchive says whether two settings name the same archive reached the
 // same way (a reload that changes none of these keeps the uploader).
 func sameArchive(a, b *volume.Settings) bool {
-	return a.Archive == b.Archive && a.ArchiveEndpoint == b.ArchiveEndpoint && a.ArchiveCredentialsFile == b.ArchiveCredentialsFile
+	return a.Archive == b.Archive && a.ArchiveEndpoint == b.ArchiveEndpoint && a.ArchiveCredentialsFile == b.ArchiveCredentialsFile &&
+		a.ArchiveWindow == b.ArchiveWindow && a.ArchiveBaseEveryBytes == b.ArchiveBaseEveryBytes && a.ArchiveBaseEvery == b.ArchiveBaseEvery
 }
 
 // newArchiver makes the uploader for the archive s names (nil if none). A
@@ -124,6 +125,7 @@ func (d *daemon) reloadArchive(s *volume.Settings) error {
 	}
 	next := cur
 	next.Archive, next.ArchiveEndpoint, next.ArchiveCredentialsFile, next.ArchiveInterval = s.Archive, s.ArchiveEndpoint, s.ArchiveCredentialsFile, s.ArchiveInterval
+	next.ArchiveWindow, next.ArchiveBaseEveryBytes, next.ArchiveBaseEvery = s.ArchiveWindow, s.ArchiveBaseEveryBytes, s.ArchiveBaseEvery
 	a, err := d.newArchiver(next)
 	if err != nil {
 		return err

@@ -37,6 +37,11 @@ type ArchiveChange struct {
 	ArchiveEndpoint        *string
 	ArchiveCredentialsFile *string
 	ArchiveInterval        *time.Duration
+	// The archive's retention and base image interval (0: keep for ever /
+	// the defaults), as init's --archive-window and --archive-base-every.
+	ArchiveWindow         *time.Duration
+	ArchiveBaseEveryBytes *int64
+	ArchiveBaseEvery      *time.Duration
 }
 
 // UpdateArchive changes the archive settings in dir's settings file
@@ -56,6 +61,24 @@ func UpdateArchive(dir string, c ArchiveChange) (*Settings, error) {
 		if *c.ArchiveInterval != 0 {
 			s.ArchiveInterval = c.ArchiveInterval.String()
 		}
+	}
+	if c.ArchiveWindow != nil || c.ArchiveBaseEveryBytes != nil || c.ArchiveBaseEvery != nil {
+		o := InitOptions{ArchiveWindow: s.ArchiveWindowDuration(), ArchiveBaseEveryBytes: s.ArchiveBaseEveryBytes}
+		o.ArchiveBaseEvery, _ = ParseLongDuration(s.ArchiveBaseEvery)
+		if c.ArchiveWindow != nil {
+			o.ArchiveWindow = *c.ArchiveWindow
+		}
+		if c.ArchiveBaseEveryBytes != nil {
+			o.ArchiveBaseEveryBytes = *c.ArchiveBaseEveryBytes
+		}
+		if c.ArchiveBaseEvery != nil {
+			o.ArchiveBaseEvery = *c.ArchiveBaseEvery
+		}
+		if err := checkArchiveRetention(o); err != nil {
+			return nil, err
+		}
+		s.ArchiveWindow, s.ArchiveBaseEvery = "", ""
+		s.setArchiveRetention(o)
 	}
 	if c.Archive != nil {
 		s.Archive = *c.Archive

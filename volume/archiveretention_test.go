@@ -1,8 +1,12 @@
 package volume
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseLongDuration(t *testing.T) {
@@ -44,4 +48,34 @@ func TestInitArchiveRetention(t *testing.T) {
 			t.Errorf("Init(%+v) accepted a bad archive retention", o)
 		}
 	}
+}
+
+// config --archive-window / --archive-base-every: UpdateArchive changes the
+// archive's retention of an existing volume, checks it as init does, and
+// leaves what it was not given as it was.
+func TestUpdateArchiveRetention(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "vol")
+	_, err := Init(dir, InitOptions{Archive: "s3://b/p", ArchiveBaseEvery: 6 * time.Hour})
+	require.NoError(t, err)
+	w, n := 30*24*time.Hour, int64(2<<30)
+	s, err := UpdateArchive(dir, ArchiveChange{ArchiveWindow: &w, ArchiveBaseEveryBytes: &n})
+	require.NoError(t, err)
+	require.Equal(t, w, s.ArchiveWindowDuration())
+	gotN, gotD := s.ArchiveBaseInterval()
+	require.Equal(t, n, gotN)
+	require.Equal(t, 6*time.Hour, gotD, "not given, kept")
+
+	before, err := os.ReadFile(filepath.Join(dir, SettingsFile))
+	require.NoError(t, err)
+	bad := time.Millisecond
+	_, err = UpdateArchive(dir, ArchiveChange{ArchiveWindow: &bad})
+	require.ErrorIs(t, err, ErrSettings)
+	after, err := os.ReadFile(filepath.Join(dir, SettingsFile))
+	require.NoError(t, err)
+	require.Equal(t, before, after, "a refused change writes nothing")
+
+	zero := time.Duration(0)
+	s, err = UpdateArchive(dir, ArchiveChange{ArchiveWindow: &zero})
+	require.NoError(t, err)
+	require.Zero(t, s.ArchiveWindowDuration(), "0 keeps everything again")
 }

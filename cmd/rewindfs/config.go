@@ -32,7 +32,9 @@ func configCommand() *cli.Command {
 			"--archive-credentials-file not given stay as they were. --archive none stops archiving:\n" +
 			"nothing is deleted from the archive (it can still be restored), and the local segments\n" +
 			"kept for it are left to compaction. --archive-interval is how old the newest unarchived\n" +
-			"records may get before the daemon seals the active segment so that it is uploaded.\n\n" +
+			"records may get before the daemon seals the active segment so that it is uploaded.\n" +
+			"--archive-window and --archive-base-every change the archive's retention and how often\n" +
+			"a base image goes up, as at init; a shorter window drops objects at the next manifest.\n\n" +
 			"Examples:\n" +
 			"  rewindfs config /srv/pg --window 72h --max-log-bytes 50000000000\n" +
 			"  rewindfs config /srv/pg --archive s3://backups/pg-main --archive-endpoint http://10.0.0.5:8333\n" +
@@ -44,6 +46,8 @@ func configCommand() *cli.Command {
 			&cli.StringFlag{Name: "archive-endpoint", Usage: "the archive's S3 server, `URL` http(s)://HOST[:PORT] (empty: Amazon S3)"},
 			&cli.StringFlag{Name: "archive-credentials-file", Usage: "an AWS shared credentials `FILE`, used when the variables are not set"},
 			&cli.DurationFlag{Name: "archive-interval", Usage: "seal the active segment for the archive when its oldest record is this old (from 1s; default 1m)"},
+			&cli.StringFlag{Name: "archive-window", Usage: "keep the archive restorable this far back, `DURATION` like 30d (0: keep everything)"},
+			&cli.StringFlag{Name: "archive-base-every", Usage: "upload a base image after `SIZE` of log or DURATION, whichever first: 1GiB, 24h or 1GiB,24h"},
 			&cli.BoolFlag{Name: "json", Usage: "print the settings as JSON"},
 		},
 		Action: func(c *cli.Context) error {
@@ -150,6 +154,26 @@ func archiveChange(c *cli.Context, dir string, s *volume.Settings) (*volume.Arch
 			return nil, fmt.Errorf("archive interval %s: give at least 1s", d)
 		}
 		ch.ArchiveInterval, any = &d, true
+	}
+	if c.IsSet("archive-window") {
+		d := time.Duration(0)
+		if v := c.String("archive-window"); v != "0" {
+			var err error
+			if d, err = volume.ParseLongDuration(v); err != nil {
+				return nil, fmt.Errorf("--archive-window: %w", err)
+			}
+		}
+		ch.ArchiveWindow, any = &d, true
+	}
+	if c.IsSet("archive-base-every") {
+		n, d, err := parseBaseEvery(c.String("archive-base-every"))
+		if err != nil {
+			return nil, fmt.Errorf("--archive-base-every: %w", err)
+		}
+		ch.ArchiveBaseEveryBytes, ch.ArchiveBaseEvery, any = &n, &d, true
+	}
+	if any && s.Archive == "" && !c.IsSet("archive") {
+		return nil, errors.New("--archive-interval, --archive-window and --archive-base-every need an archive: give --archive s3://BUCKET/PREFIX")
 	}
 	endpointSet, credSet := c.IsSet("archive-endpoint"), c.IsSet("archive-credentials-file")
 	if !c.IsSet("archive") && !endpointSet && !credSet {
@@ -258,6 +282,12 @@ func printSettings(c *cli.Context, s *volume.Settings) error {
 			ep = archive.DefaultEndpoint
 		}
 		fmt.Printf("archive %s at %s, sealing the active segment after %s\n", s.Archive, ep, s.ArchiveIntervalDuration())
+		keep := "everything"
+		if w := s.ArchiveWindowDuration(); w > 0 {
+			keep = w.String()
+		}
+		n, d := s.ArchiveBaseInterval()
+		fmt.Printf("archive keeps %s, a base image every %s of log or %s\n", keep, humanBytes(n), d)
 	}
 	return nil
 }
