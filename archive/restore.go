@@ -42,6 +42,12 @@ type RestoreOptions struct {
 	// number of bytes to download; Progress then with each chunk.
 	Started  func(total int64)
 	Progress func(n int)
+	// Branch makes the new volume a clone of the archived one
+	// (`rewindfs clone s3://...`): an ID of its own, the archived volume
+	// recorded as its parent with the URL and the LSN it branched at
+	// (volume.BranchFrom). Without it the new volume keeps the archived
+	// volume's identity.
+	Branch bool
 }
 
 // RestoreReport says what Restore did.
@@ -49,6 +55,9 @@ type RestoreReport struct {
 	Archive  string `json:"archive"`
 	Volume   string `json:"volume"`
 	VolumeID string `json:"volume_id"`
+	// ParentID is the archived volume's ID when the restore made a clone
+	// of it (RestoreOptions.Branch); VolumeID is then the clone's own.
+	ParentID string `json:"parent_id,omitempty"`
 	Manifest uint64 `json:"manifest"`
 	// The base image the restore started from (none: from LSN 1).
 	BaseLSN     lsn.LSN   `json:"base_lsn,omitempty"`
@@ -164,6 +173,17 @@ func Restore(ctx context.Context, b Bucket, o RestoreOptions) (RestoreReport, er
 	}
 	if err := settle(tmp, o, &rep); err != nil {
 		return rep, err
+	}
+	if o.Branch {
+		now := time.Now()
+		if o.Now != nil {
+			now = o.Now()
+		}
+		s, err := volume.BranchFrom(tmp, b.String(), rep.Target, now)
+		if err != nil {
+			return rep, fmt.Errorf("restore: %w", err)
+		}
+		rep.ParentID, rep.VolumeID = rep.VolumeID, s.VolumeID
 	}
 
 	// rename(2) itself, not os.Rename, which refuses to replace an

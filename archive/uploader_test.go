@@ -16,6 +16,7 @@ import (
 
 	"github.com/rewindfs/rewindfs/fsstate"
 	"github.com/rewindfs/rewindfs/lsn"
+	"github.com/rewindfs/rewindfs/pagelog"
 	"github.com/rewindfs/rewindfs/volume"
 )
 
@@ -411,4 +412,51 @@ func TestRestoreRefusesBadObjects(t *testing.T) {
 	b.down.Store(true)
 	_, err = Restore(ctx, b, RestoreOptions{Dir: full})
 	require.ErrorIs(t, err, ErrNotEmpty)
+}
+
+// A restore with Branch (rewindfs clone s3://...) is a clone of the
+// archived volume: an ID of its own, the archived volume as its parent at
+// the target, its log accepted and extended with its own ID, verify clean.
+func TestRestoreAsBranch(t *testing.T) {
+	tv := newTestVolume(t)
+	b := newMemBucket()
+	tv.write(300 << 10)
+	u := tv.uploader(b, nil)
+	stop := run(t, u)
+	waitFor(t, "the archive", func() bool { return u.ArchivedThrough() == tv.lastSealed() })
+	require.NoError(t, stop())
+	mid := u.ArchivedThrough() - 5
+
+	dst := filepath.Join(t.TempDir(), "branch")
+	tg := lsn.Target{Kind: lsn.TargetLSN, LSN: mid, Text: mid.String()}
+	rep, err := Restore(context.Background(), b, RestoreOptions{Dir: dst, At: &tg, Branch: true})
+	require.NoError(t, err)
+	parent := tv.v.Settings.VolumeID
+	require.Equal(t, parent, rep.ParentID)
+	require.NotEqual(t, parent, rep.VolumeID)
+
+	s, err := volume.ReadSettings(dst)
+	require.NoError(t, err)
+	require.Equal(t, rep.VolumeID, s.VolumeID)
+	require.Len(t, s.Ancestors, 1)
+	require.Equal(t, parent, s.Ancestors[0].VolumeID)
+	require.Equal(t, mid, s.Ancestors[0].BranchLSN)
+	require.Equal(t, b.String(), s.Ancestors[0].Path)
+	require.Empty(t, s.Archive)
+
+	require.Equal(t, viewTree(t, tv.dir, mid), viewTree(t, dst, mid))
+	v, err := volume.Open(dst, volume.Options{Logf: t.Logf})
+	require.NoError(t, err)
+	a, err := v.Create(fsstate.RootIno, "branch-only", 0o100644, 0, 0, 0, false)
+	require.NoError(t, err)
+	_, err = v.Write(a.Ino, 0, bytes.Repeat([]byte{7}, 200<<10)) // past a segment: a segment with the branch's ID
+	require.NoError(t, err)
+	require.NoError(t, v.Sync())
+	require.NoError(t, v.Close())
+	ids, err := s.AncestorIDs()
+	require.NoError(t, err)
+	own, err := s.ID()
+	require.NoError(t, err)
+	_, err = pagelog.VerifyVolumes(filepath.Join(dst, volume.LogDir), nil, append([][16]byte{own}, ids...))
+	require.NoError(t, err)
 }

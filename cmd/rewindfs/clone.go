@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/rewindfs/rewindfs/control"
 	"github.com/rewindfs/rewindfs/lsn"
@@ -17,7 +19,7 @@ func cloneCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "clone",
 		Usage:     "make a new, writable volume that starts at a state of another",
-		ArgsUsage: "VOLUME|MOUNTPOINT NEWVOLUME [--at TARGET]",
+		ArgsUsage: "VOLUME|MOUNTPOINT|s3://BUCKET/PREFIX NEWVOLUME [--at TARGET]",
 		Description: "Creates NEWVOLUME, an independent volume whose live state is state(TARGET) of VOLUME, like\n" +
 			"Aurora's clone or Neon's branch. Mount it beside the original: writes to either never\n" +
 			"reach the other. TARGET is what rewind --to takes (an LSN, a time, a duration ago, a mark)\n" +
@@ -30,20 +32,34 @@ func cloneCommand() *cli.Command {
 			"VOLUME's settings (--window and --max-log-bytes override them) and marks up to TARGET,\n" +
 			"but never its archive. VOLUME is only read. NEWVOLUME must not exist or be empty, on\n" +
 			"the same file system as VOLUME to share segments (otherwise they are copied).\n\n" +
+			"From an archive (s3://BUCKET/PREFIX, with restore's --endpoint and --credentials-file),\n" +
+			"clone is a restore whose new volume gets an ID of its own and records the archived\n" +
+			"volume as its parent, with the LSN it branched at (TARGET resolved; default the newest).\n\n" +
 			"Examples:\n" +
 			"  rewindfs clone /var/lib/rewindfs/pg /var/lib/rewindfs/pg-test\n" +
 			"  rewindfs clone /srv/pg /var/lib/rewindfs/pg-before --at before-migration\n" +
 			"  rewindfs clone /var/lib/rewindfs/pg /var/lib/rewindfs/pg-1h --at 1h --window 2h\n" +
+			"  rewindfs clone s3://backups/pg-main /var/lib/rewindfs/pg-branch --at 2026-11-24T10:15:00Z --endpoint http://10.0.0.5:8333\n" +
 			"  rewindfs mount /var/lib/rewindfs/pg-before /srv/pg-before",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "at", Usage: "the `TARGET` state of VOLUME the clone starts at", DefaultText: "its newest state"},
 			&cli.DurationFlag{Name: "window", Usage: "the clone's window", DefaultText: "VOLUME's"},
 			&cli.Int64Flag{Name: "max-log-bytes", Usage: "the clone's cap on its log's size (0: no cap)", DefaultText: "VOLUME's"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
-		},
+			&cli.BoolFlag{Name: "progress", Value: term.IsTerminal(int(os.Stderr.Fd())), Usage: "from an archive: show a progress bar on stderr (default: when stderr is a terminal)"},
+		}, archiveFlags()...),
 		Action: func(c *cli.Context) error {
-			if err := needArgs(c, 2, "VOLUME|MOUNTPOINT NEWVOLUME [--at TARGET]"); err != nil {
+			if err := needArgs(c, 2, "VOLUME|MOUNTPOINT|s3://BUCKET/PREFIX NEWVOLUME [--at TARGET]"); err != nil {
 				return err
+			}
+			if src := c.Args().Get(0); strings.HasPrefix(src, "s3://") {
+				if c.IsSet("window") || c.IsSet("max-log-bytes") {
+					return errors.New("--window and --max-log-bytes are for a local clone; a clone from an archive takes the archived volume's settings (change them with rewindfs config)")
+				}
+				return runRestore(c, src, c.Args().Get(1), true)
+			}
+			if c.IsSet("endpoint") || c.IsSet("credentials-file") {
+				return errors.New("--endpoint and --credentials-file are for a clone from an archive (s3://BUCKET/PREFIX)")
 			}
 			t, err := resolve(c.Args().Get(0))
 			if err != nil {

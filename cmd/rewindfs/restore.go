@@ -42,63 +42,74 @@ func restoreCommand() *cli.Command {
 			if err := needArgs(c, 2, "s3://BUCKET/PREFIX NEWVOLUME"); err != nil {
 				return err
 			}
-			var at *lsn.Target
-			if s := c.String("at"); s != "" {
-				t, err := lsn.ParseTarget(s, time.Now())
-				if err != nil {
-					return err
-				}
-				at = &t
-			}
-			b, err := connectArchive(c.Args().Get(0), c.String("endpoint"), c.String("credentials-file"))
-			if err != nil {
-				return err
-			}
-			o := archive.RestoreOptions{Dir: c.Args().Get(1), At: at}
-			var bar *progressbar.ProgressBar
-			if c.Bool("progress") {
-				o.Started = func(total int64) {
-					bar = progressbar.NewOptions64(total,
-						progressbar.OptionSetWriter(os.Stderr),
-						progressbar.OptionSetDescription("restoring"),
-						progressbar.OptionShowBytes(true),
-						progressbar.OptionShowTotalBytes(true),
-						progressbar.OptionShowCount(),
-						progressbar.OptionSetWidth(30),
-						progressbar.OptionThrottle(100*time.Millisecond),
-						progressbar.OptionSetPredictTime(true),
-						progressbar.OptionClearOnFinish(),
-					)
-				}
-				o.Progress = func(n int) { _ = bar.Add(n) }
-			}
-			rep, err := archive.Restore(context.Background(), b, o)
-			if bar != nil {
-				if err == nil {
-					_ = bar.Finish()
-				} else {
-					_ = bar.Clear() // the error line starts at the left margin
-				}
-			}
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				return printJSON(rep)
-			}
-			speed := float64(rep.Bytes) / (1 << 20) / max(rep.Seconds, 1e-3)
-			from := "from LSN 1:"
-			if rep.BaseLSN != 0 {
-				from = fmt.Sprintf("base image at LSN %d (%d object(s), %s) +", rep.BaseLSN, rep.BaseObjects, humanBytes(rep.BaseBytes))
-			}
-			fmt.Printf("restored %s from %s (manifest %d): %s %d segment(s), %s in all, LSN %d..%d, in %.1fs (%.1f MiB/s)\n",
-				rep.Volume, rep.Archive, rep.Manifest, from, rep.Segments, humanBytes(rep.Bytes), rep.FirstLSN, rep.LastLSN, rep.Seconds, speed)
-			if rep.RewindLSN != 0 {
-				fmt.Printf("rewound to LSN %d (%s); rewind record LSN %d\n", rep.Target, fmtTime(rep.TargetAt), rep.RewindLSN)
-			} else {
-				fmt.Printf("state at LSN %d (%s); mount it with `rewindfs mount %s MOUNTPOINT`\n", rep.Target, fmtTime(rep.TargetAt), rep.Volume)
-			}
-			return nil
+			return runRestore(c, c.Args().Get(0), c.Args().Get(1), false)
 		},
 	}
+}
+
+// runRestore restores the archive at url into the new volume dst, with the
+// restore flags of c (--at, --endpoint, --credentials-file, --progress,
+// --json); branch makes dst a clone of the archived volume (rewindfs clone
+// s3://...).
+func runRestore(c *cli.Context, url, dst string, branch bool) error {
+	var at *lsn.Target
+	if s := c.String("at"); s != "" {
+		t, err := lsn.ParseTarget(s, time.Now())
+		if err != nil {
+			return err
+		}
+		at = &t
+	}
+	b, err := connectArchive(url, c.String("endpoint"), c.String("credentials-file"))
+	if err != nil {
+		return err
+	}
+	o := archive.RestoreOptions{Dir: dst, At: at, Branch: branch}
+	var bar *progressbar.ProgressBar
+	if c.Bool("progress") {
+		o.Started = func(total int64) {
+			bar = progressbar.NewOptions64(total,
+				progressbar.OptionSetWriter(os.Stderr),
+				progressbar.OptionSetDescription("restoring"),
+				progressbar.OptionShowBytes(true),
+				progressbar.OptionShowTotalBytes(true),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetWidth(30),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionClearOnFinish(),
+			)
+		}
+		o.Progress = func(n int) { _ = bar.Add(n) }
+	}
+	rep, err := archive.Restore(context.Background(), b, o)
+	if bar != nil {
+		if err == nil {
+			_ = bar.Finish()
+		} else {
+			_ = bar.Clear() // the error line starts at the left margin
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(rep)
+	}
+	speed := float64(rep.Bytes) / (1 << 20) / max(rep.Seconds, 1e-3)
+	from := "from LSN 1:"
+	if rep.BaseLSN != 0 {
+		from = fmt.Sprintf("base image at LSN %d (%d object(s), %s) +", rep.BaseLSN, rep.BaseObjects, humanBytes(rep.BaseBytes))
+	}
+	fmt.Printf("restored %s from %s (manifest %d): %s %d segment(s), %s in all, LSN %d..%d, in %.1fs (%.1f MiB/s)\n",
+		rep.Volume, rep.Archive, rep.Manifest, from, rep.Segments, humanBytes(rep.Bytes), rep.FirstLSN, rep.LastLSN, rep.Seconds, speed)
+	if rep.RewindLSN != 0 {
+		fmt.Printf("rewound to LSN %d (%s); rewind record LSN %d\n", rep.Target, fmtTime(rep.TargetAt), rep.RewindLSN)
+	} else {
+		fmt.Printf("state at LSN %d (%s); mount it with `rewindfs mount %s MOUNTPOINT`\n", rep.Target, fmtTime(rep.TargetAt), rep.Volume)
+	}
+	if rep.ParentID != "" {
+		fmt.Printf("a clone: volume ID %s, branched from volume %s at LSN %d\n", rep.VolumeID, rep.ParentID, rep.Target)
+	}
+	return nil
 }
