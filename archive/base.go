@@ -278,20 +278,8 @@ func (u *Uploader) uploadFile(ctx context.Context, obj Object, path string) (Obj
 	}
 	obj.Size, obj.CRC32C = n, formatCRC(h.Sum32())
 	body := io.NewSectionReader(f, 0, n)
-	err = u.o.Bucket.PutIfAbsent(ctx, obj.Key, body, obj.Size, objectMeta(obj, u.volumeID))
-	if errors.Is(err, ErrExists) {
-		// Uploaded by a run that stopped before its manifest: the same
-		// base LSN means the same bytes, unless two writers share the
-		// prefix, which sameObject refuses.
-		return obj, u.sameObject(ctx, obj)
-	}
-	if err != nil {
-		return Object{}, err
-	}
-	u.mu.Lock()
-	u.lastUpload = u.o.Now()
-	u.uploadedObjects++
-	u.uploadedBytes += obj.Size
-	u.mu.Unlock()
-	return obj, nil
+	// Uploaded already by a run that stopped before its manifest: the
+	// same base LSN means the same bytes, unless two writers share the
+	// prefix, which put refuses.
+	return obj, u.put(ctx, obj, body)
 }

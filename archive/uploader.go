@@ -469,23 +469,34 @@ func (u *Uploader) uploadSegment(ctx context.Context, s pagelog.SegmentInfo) (Ob
 	if _, err := body.Seek(0, io.SeekStart); err != nil {
 		return Object{}, err
 	}
-	err = u.o.Bucket.PutIfAbsent(ctx, obj.Key, body, obj.Size, objectMeta(obj, u.volumeID))
+	if err := u.put(ctx, obj, body); err != nil {
+		return Object{}, err
+	}
+	return obj, nil
+}
+
+// put uploads obj (size and checksum known) from body, never over an
+// existing object: one already there with the same checksum was uploaded
+// by a run that stopped before its manifest and is success; a different
+// one is ErrConflict (sameObject).
+func (u *Uploader) put(ctx context.Context, obj Object, body io.ReadSeeker) error {
+	err := u.o.Bucket.PutIfAbsent(ctx, obj.Key, body, obj.Size, objectMeta(obj, u.volumeID))
 	if errors.Is(err, ErrExists) {
 		if err := u.sameObject(ctx, obj); err != nil {
-			return Object{}, err
+			return err
 		}
 		u.o.Logf("archive: %s was already uploaded (by a run that stopped before its manifest); same checksum, kept", obj.Key)
-		return obj, nil
+		return nil
 	}
 	if err != nil {
-		return Object{}, err
+		return err
 	}
 	u.mu.Lock()
 	u.lastUpload = u.o.Now()
 	u.uploadedObjects++
 	u.uploadedBytes += obj.Size
 	u.mu.Unlock()
-	return obj, nil
+	return nil
 }
 
 // sameObject checks that the object already at obj.Key is obj: same size

@@ -78,6 +78,28 @@ func (v *Volume) pinsLocked(views []baseimage.PinInfo) []compaction.Pin {
 	return pins
 }
 
+// beginFold takes what a fold needs held from start to end: the volume's
+// compaction mutex and the base image's fold lock (exclusive), and lists
+// the read-only views' pins (dropping those of views that are gone). done
+// lets go of both.
+func (v *Volume) beginFold() (views []baseimage.PinInfo, done func(), err error) {
+	v.compMu.Lock()
+	unlock, err := baseimage.LockFolds(v.Dir, true)
+	if err != nil {
+		v.compMu.Unlock()
+		return nil, nil, err
+	}
+	done = func() {
+		unlock()
+		v.compMu.Unlock()
+	}
+	if views, err = baseimage.Pins(v.Dir, true); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return views, done, nil
+}
+
 // Compact does one bounded step of compaction: it folds the records the
 // policy no longer keeps (up to a batch) into the base image, then deletes
 // the segments that hold nothing after the base. Call it again while the
@@ -88,17 +110,11 @@ func (v *Volume) Compact() (CompactReport, error) {
 		return CompactReport{}, errors.New("cannot compact a read-only view")
 	}
 	start := time.Now()
-	v.compMu.Lock()
-	defer v.compMu.Unlock()
-	unlock, err := baseimage.LockFolds(v.Dir, true)
+	views, done, err := v.beginFold()
 	if err != nil {
 		return CompactReport{}, err
 	}
-	defer unlock()
-	views, err := baseimage.Pins(v.Dir, true)
-	if err != nil {
-		return CompactReport{}, err
-	}
+	defer done()
 
 	v.mu.Lock()
 	plan, err := compaction.Choose(v.hist, v.log.Segments(), v.policy, v.now(), v.log.Durable(), v.pinsLocked(views))

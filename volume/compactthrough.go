@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rewindfs/rewindfs/baseimage"
 	"github.com/rewindfs/rewindfs/lsn"
 )
 
@@ -24,17 +23,11 @@ func (v *Volume) CompactThrough(target lsn.LSN) (CompactReport, error) {
 		return CompactReport{}, errors.New("cannot compact a read-only view")
 	}
 	start := time.Now()
-	v.compMu.Lock()
-	defer v.compMu.Unlock()
-	unlock, err := baseimage.LockFolds(v.Dir, true)
+	views, done, err := v.beginFold()
 	if err != nil {
 		return CompactReport{}, err
 	}
-	defer unlock()
-	views, err := baseimage.Pins(v.Dir, true)
-	if err != nil {
-		return CompactReport{}, err
-	}
+	defer done()
 
 	v.mu.Lock()
 	base, head := v.hist.Base(), v.hist.Head()
