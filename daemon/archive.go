@@ -201,36 +201,28 @@ func (d *daemon) currentArchiver() *archiver {
 // only; a volume with nothing new seals nothing, makes no segment and
 // sends no request.
 func (d *daemon) sealEvery(period time.Duration, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
+	every(period, stop, done, func() {
 		a := d.currentArchiver()
 		if a == nil {
-			continue
+			return
 		}
 		d.archMu.Lock()
 		interval := a.interval
 		d.archMu.Unlock()
 		if !dueForSeal(d.v.Segments(), a.up.ArchivedThrough(), interval, time.Now()) {
-			continue
+			return
 		}
 		sealed, err := d.v.SealActive()
 		if err != nil {
 			if !errors.Is(err, pagelog.ErrClosed) {
 				log.Printf("archive: seal the active segment: %v", err)
 			}
-			continue
+			return
 		}
 		if sealed {
 			a.up.Kick()
 		}
-	}
+	})
 }
 
 // dueForSeal says whether the active segment (the last one) holds a record

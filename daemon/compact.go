@@ -19,16 +19,8 @@ import (
 // what has left the window, in bounded batches with a pause between them,
 // so that the application's writes never wait long for the volume's lock.
 func (d *daemon) compactEvery(period time.Duration, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	t := time.NewTicker(period)
-	defer t.Stop()
 	lastHeld := ""
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
+	every(period, stop, done, func() {
 		for {
 			r, err := d.v.Compact()
 			if err != nil {
@@ -50,7 +42,7 @@ func (d *daemon) compactEvery(period time.Duration, stop <-chan struct{}, done c
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
-	}
+	})
 }
 
 // compactNow runs compaction until nothing is left to do (or max has

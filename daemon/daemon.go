@@ -210,8 +210,9 @@ func (d *daemon) wait() error {
 	return err
 }
 
-// flushEvery syncs the log every period while there is something unsynced.
-func (d *daemon) flushEvery(period time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+// every calls fn every period until stop is closed, then closes done: the
+// daemon's background loops (flush, compaction, archive sealing).
+func every(period time.Duration, stop <-chan struct{}, done chan<- struct{}, fn func()) {
 	defer close(done)
 	t := time.NewTicker(period)
 	defer t.Stop()
@@ -220,11 +221,18 @@ func (d *daemon) flushEvery(period time.Duration, stop <-chan struct{}, done cha
 		case <-stop:
 			return
 		case <-t.C:
-			if err := d.v.Flush(); err != nil {
-				log.Printf("background flush: %v", err)
-			}
+			fn()
 		}
 	}
+}
+
+// flushEvery syncs the log every period while there is something unsynced.
+func (d *daemon) flushEvery(period time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+	every(period, stop, done, func() {
+		if err := d.v.Flush(); err != nil {
+			log.Printf("background flush: %v", err)
+		}
+	})
 }
 
 // unmount makes everything durable, then unmounts. The kernel refuses while

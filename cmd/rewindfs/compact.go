@@ -28,10 +28,7 @@ func compactCommand() *cli.Command {
 			quietFlag,
 		},
 		Action: func(c *cli.Context) error {
-			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT"); err != nil {
-				return err
-			}
-			t, err := resolve(c.Args().Get(0))
+			t, err := resolveArg(c, "VOLUME|MOUNTPOINT")
 			if err != nil {
 				return err
 			}

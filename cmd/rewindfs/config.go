@@ -51,10 +51,7 @@ func configCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print the settings as JSON"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT"); err != nil {
-				return err
-			}
-			t, err := resolve(c.Args().Get(0))
+			t, err := resolveArg(c, "VOLUME|MOUNTPOINT")
 			if err != nil {
 				return err
 			}

@@ -33,10 +33,7 @@ func diffCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT --from TARGET [--to TARGET]"); err != nil {
-				return err
-			}
-			t, err := resolve(c.Args().Get(0))
+			t, err := resolveArg(c, "VOLUME|MOUNTPOINT --from TARGET [--to TARGET]")
 			if err != nil {
 				return err
 			}

@@ -31,10 +31,7 @@ func logCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per line"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT"); err != nil {
-				return err
-			}
-			t, err := resolve(c.Args().Get(0))
+			t, err := resolveArg(c, "VOLUME|MOUNTPOINT")
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/rewindfs/rewindfs/control"
 	"github.com/rewindfs/rewindfs/daemon"
 	"github.com/rewindfs/rewindfs/volume"
@@ -102,4 +104,13 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// resolveArg checks that the command got exactly its one argument (usage
+// names it) and resolves it.
+func resolveArg(c *cli.Context, usage string) (target, error) {
+	if err := needArgs(c, 1, usage); err != nil {
+		return target{}, err
+	}
+	return resolve(c.Args().Get(0))
 }

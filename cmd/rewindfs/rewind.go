@@ -48,10 +48,7 @@ func rewindCommand() *cli.Command {
 			quietFlag,
 		},
 		Action: func(c *cli.Context) error {
-			if err := needArgs(c, 1, "VOLUME|MOUNTPOINT --to TARGET"); err != nil {
-				return err
-			}
-			t, err := resolve(c.Args().Get(0))
+			t, err := resolveArg(c, "VOLUME|MOUNTPOINT --to TARGET")
 			if err != nil {
 				return err
 			}
