@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/rewindfs/rewindfs/lsn"
+	"github.com/rewindfs/rewindfs/pagelog"
 )
 
 // StateFile is the name, in the volume directory, of the uploader's record
@@ -51,30 +52,10 @@ func writeState(volumeDir string, s State) error {
 		return err
 	}
 	b = append(b, '\n')
-	path := filepath.Join(volumeDir, StateFile)
-	if err := writeFileSync(path+".tmp", b); err != nil {
+	if err := pagelog.WriteFileDurably(nil, filepath.Join(volumeDir, StateFile), b, 0o600); err != nil {
 		return fmt.Errorf("archive: write %s: %w", StateFile, err)
 	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		return fmt.Errorf("archive: write %s: %w", StateFile, err)
-	}
-	return syncDir(volumeDir)
-}
-
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return nil
 }
 
 func syncDir(dir string) error {

@@ -374,27 +374,7 @@ func readFile(fs pagelog.FS, path string) ([]byte, error) {
 // it into place and syncs the directory: afterwards the file is there,
 // whole, or (after a crash before the rename) not at all.
 func (img *Image) writeDurably(name string, b []byte) error {
-	final := filepath.Join(img.dir, name)
-	tmp := final + tmpSuffix
-	f, err := img.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteAt(b, 0); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := img.fs.Rename(tmp, final); err != nil {
-		return err
-	}
-	return img.fs.SyncDir(img.dir)
+	return pagelog.WriteFileDurably(img.fs, filepath.Join(img.dir, name), b, 0o600)
 }
 
 func (img *Image) readFolding() (lsn.LSN, error) {

@@ -151,3 +151,26 @@ func TestErrorFSFaults(t *testing.T) {
 	require.ErrorIs(t, err, errCrash)
 	require.True(t, efs.Fired())
 }
+
+// WriteFileDurably: after a crash at any of its changing calls the file
+// is the old one or the new one, whole; once it returns, the new one
+// survives a crash.
+func TestWriteFileDurably(t *testing.T) {
+	for k := 0; k <= 6; k++ {
+		mem := NewMemFS()
+		require.NoError(t, mem.MkdirAll("/d", 0o755))
+		require.NoError(t, WriteFileDurably(mem, "/d/f", []byte("old"), 0o600))
+		require.NoError(t, mem.SyncDir("/d"))
+		efs := NewErrorFS(mem)
+		efs.Inject(Fault{Op: OpAny, Nth: k, Err: syscall.EIO, Crash: true})
+		err := WriteFileDurably(efs, "/d/f", []byte("new, longer"), 0o600)
+		mem.Crash()
+		got, rerr := mem.ReadFile("/d/f")
+		require.NoError(t, rerr, "crash at call %d", k)
+		if err != nil {
+			require.Contains(t, []string{"old", "new, longer"}, string(got), "crash at call %d", k)
+		} else {
+			require.Equal(t, "new, longer", string(got), "returned nil, then a crash")
+		}
+	}
+}

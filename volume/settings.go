@@ -256,26 +256,7 @@ func writeSettings(dir string, s *Settings) error {
 		return err
 	}
 	b = append(b, '\n')
-	tmp := filepath.Join(dir, SettingsFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, SettingsFile)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return pagelog.WriteFileDurably(nil, filepath.Join(dir, SettingsFile), b, 0o600)
 }
 
 func syncDir(dir string) error {
