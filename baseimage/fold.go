@@ -24,12 +24,91 @@ func (img *Image) BeginFold(target lsn.LSN) error {
 }
 
 // OpenPages opens ino's page file for writing, creating it if needed.
+//
+// A page file with more than one name is shared with a clone (rewindfs
+// clone hard-links the base image instead of copying it): it is copied
+// first, and the copy renamed over this image's name, so that the writes
+// of this fold never reach the other volume. A crash before the rename
+// leaves a temporary file that Open removes; after it, the file holds the
+// same bytes as before, and the fold's redo writes its pages again.
 func (img *Image) OpenPages(ino uint64) (pagelog.File, error) {
-	f, err := img.fs.OpenFile(img.PagesPath(ino), os.O_RDWR|os.O_CREATE, 0o600)
+	path := img.PagesPath(ino)
+	if n, err := img.fs.Links(path); err == nil && n > 1 {
+		if err := img.unshare(path); err != nil {
+			return nil, fmt.Errorf("copy the base image pages of inode %d, shared with a clone: %w", ino, err)
+		}
+		img.forget(ino) // a cached read handle is on the shared file
+	}
+	f, err := img.fs.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open base image pages of inode %d: %w", ino, err)
 	}
 	return f, nil
+}
+
+// unshare replaces the file at path by a copy of it that no other name
+// shares: written beside it, holes kept (a run of zeros is not written),
+// synced, renamed over path, and the directory synced.
+func (img *Image) unshare(path string) error {
+	src, err := img.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	size, err := src.Size()
+	if err != nil {
+		return err
+	}
+	tmp := path + tmpSuffix
+	dst, err := img.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		dst.Close()
+		_ = img.fs.Remove(tmp)
+		return err
+	}
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		n := int(min(int64(len(buf)), size-off))
+		if _, err := src.ReadAt(buf[:n], off); err != nil {
+			return fail(err)
+		}
+		for p := 0; p < n; p += img.pageSize {
+			page := buf[p:min(p+img.pageSize, n)]
+			if allZero(page) {
+				continue
+			}
+			if _, err := dst.WriteAt(page, off+int64(p)); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := dst.Truncate(size); err != nil {
+		return fail(err)
+	}
+	if err := dst.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := dst.Close(); err != nil {
+		_ = img.fs.Remove(tmp)
+		return err
+	}
+	if err := img.fs.Rename(tmp, path); err != nil {
+		_ = img.fs.Remove(tmp)
+		return err
+	}
+	return img.fs.SyncDir(filepath.Dir(path))
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // RemovePages removes ino's page file; a file that is not there is fine.

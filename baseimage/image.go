@@ -124,6 +124,21 @@ func Open(fs pagelog.FS, volumeDir string, empty *fsstate.State, readOnly bool) 
 			}
 		}
 	}
+	if !readOnly {
+		// A page file copy that a crash cut short (OpenPages' unshare).
+		pdir := filepath.Join(img.dir, PagesDir)
+		pnames, err := fs.ReadDir(pdir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("list base image pages: %w", err)
+		}
+		for _, name := range pnames {
+			if strings.HasSuffix(name, tmpSuffix) {
+				if err := fs.Remove(filepath.Join(pdir, name)); err != nil {
+					return nil, fmt.Errorf("remove unfinished %s: %w", name, err)
+				}
+			}
+		}
+	}
 	img.State, img.BaseTime = empty, empty.HeadTime
 	if len(states) > 0 {
 		// Names have a fixed width, so the last is the newest. An older

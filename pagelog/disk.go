@@ -39,6 +39,14 @@ func (diskFS) Remove(name string) error { return os.Remove(name) }
 
 func (diskFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
 
+func (diskFS) Links(name string) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(name, &st); err != nil {
+		return 0, &os.PathError{Op: "lstat", Path: name, Err: err}
+	}
+	return int(st.Nlink), nil
+}
+
 func (diskFS) SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

@@ -3,6 +3,7 @@ package pagelog
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 )
 
@@ -45,6 +46,10 @@ type Fault struct {
 	// Crash makes every later changing call fail with Err too, as if the
 	// machine had stopped; pair it with MemFS.Crash.
 	Crash bool
+	// Under, if set, limits the fault to calls on names that contain it
+	// (a directory, say "/base/"): the calls of background work elsewhere
+	// (a spare segment being zeroed) then do not move the count.
+	Under string
 }
 
 // ErrorFS wraps an FS, counts the calls that change something and fails
@@ -118,7 +123,7 @@ func (e *ErrorFS) before(op Op, name string) *Fault {
 		return &Fault{Op: op, Err: e.dead}
 	}
 	for _, f := range e.faults {
-		if f.fired || (f.Op != op && f.Op != OpAny) {
+		if f.fired || (f.Op != op && f.Op != OpAny) || (f.Under != "" && !strings.Contains(name, f.Under)) {
 			continue
 		}
 		f.seen++
@@ -169,6 +174,9 @@ func (e *ErrorFS) Remove(name string) error {
 	}
 	return e.fs.Remove(name)
 }
+
+// Links implements FS.
+func (e *ErrorFS) Links(name string) (int, error) { return e.fs.Links(name) }
 
 // MkdirAll implements FS.
 func (e *ErrorFS) MkdirAll(dir string, perm os.FileMode) error { return e.fs.MkdirAll(dir, perm) }

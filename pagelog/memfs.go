@@ -105,6 +105,17 @@ func (m *MemFS) setName(name string, n *memNode) {
 	m.pending = append(m.pending, nsOp{name: name, node: n})
 }
 
+// Links implements FS: MemFS has no hard links, so a file has one name.
+func (m *MemFS) Links(name string) (int, error) {
+	name = filepath.Clean(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.names[name] == nil {
+		return 0, memPathErr("lstat", name, syscall.ENOENT)
+	}
+	return 1, nil
+}
+
 // ReadDir implements FS.
 func (m *MemFS) ReadDir(dir string) ([]string, error) {
 	dir = filepath.Clean(dir)

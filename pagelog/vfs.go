@@ -24,6 +24,10 @@ type FS interface {
 	// SyncDir makes the directory entries of dir durable: files created,
 	// renamed or removed in dir before the call survive a crash after it.
 	SyncDir(dir string) error
+	// Links returns how many names (hard links) the file has. A base image
+	// page file shared with a clone has two or more, and is copied before
+	// it is written (baseimage's OpenPages).
+	Links(name string) (int, error)
 }
 
 // File is an open file of an FS. Writes are positional; there is no file

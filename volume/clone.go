@@ -82,20 +82,21 @@ type CloneOptions struct {
 
 // CloneReport says what Clone did.
 type CloneReport struct {
-	Parent         string    `json:"parent"`
-	Volume         string    `json:"volume"`
-	VolumeID       string    `json:"volume_id"`
-	ParentID       string    `json:"parent_volume_id"`
-	LSN            lsn.LSN   `json:"lsn"`
-	Time           time.Time `json:"time"`
-	BaseLSN        lsn.LSN   `json:"base_lsn"`
-	SegmentsLinked int       `json:"segments_linked"`
-	BytesLinked    int64     `json:"bytes_linked"`
-	SegmentCopied  string    `json:"segment_copied,omitempty"` // the segment holding LSN, copied up to it
-	BytesCopied    int64     `json:"bytes_copied"`             // of that segment and the base image
-	PageFiles      int       `json:"page_files"`
-	Reflinked      int       `json:"page_files_reflinked"`
-	Marks          []string  `json:"marks"`
+	Parent          string    `json:"parent"`
+	Volume          string    `json:"volume"`
+	VolumeID        string    `json:"volume_id"`
+	ParentID        string    `json:"parent_volume_id"`
+	LSN             lsn.LSN   `json:"lsn"`
+	Time            time.Time `json:"time"`
+	BaseLSN         lsn.LSN   `json:"base_lsn"`
+	SegmentsLinked  int       `json:"segments_linked"`
+	BytesLinked     int64     `json:"bytes_linked"`
+	SegmentCopied   string    `json:"segment_copied,omitempty"` // the segment holding LSN, copied up to it
+	BytesCopied     int64     `json:"bytes_copied"`             // of that segment and the base image
+	PageFiles       int       `json:"page_files"`
+	PageFilesLinked int       `json:"page_files_linked"` // shared by hard link; the first fold to write one copies it
+	Reflinked       int       `json:"page_files_reflinked"`
+	Marks           []string  `json:"marks"`
 	// ArchiveCleared is the parent's archive URL, which the clone does not
 	// take.
 	ArchiveCleared string  `json:"archive_cleared,omitempty"`
@@ -385,11 +386,25 @@ func cloneBase(pv *Volume, tmp string, target lsn.LSN, rep *CloneReport) error {
 		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), ".tmp") {
 			continue
 		}
-		r, err := copyFile(filepath.Join(srcPages, e.Name()), filepath.Join(dstPages, e.Name()))
+		// Shared by hard link, like the sealed segments: a fold, in the
+		// parent or in the clone, copies a page file that has more than
+		// one name before it writes it (baseimage's OpenPages), so the
+		// sharing costs nothing until one of them changes a file.
+		src, dst := filepath.Join(srcPages, e.Name()), filepath.Join(dstPages, e.Name())
+		rep.PageFiles++
+		if err := os.Link(src, dst); err == nil {
+			rep.PageFilesLinked++
+			if info, err := e.Info(); err == nil {
+				rep.BytesLinked += info.Size()
+			}
+			continue
+		} else if !errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("link base image page file %s: %w", e.Name(), err)
+		}
+		r, err := copyFile(src, dst)
 		if err != nil {
 			return fmt.Errorf("copy base image page file %s: %w", e.Name(), err)
 		}
-		rep.PageFiles++
 		rep.BytesCopied += r.bytes
 		if r.reflinked {
 			rep.Reflinked++

@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
@@ -9,12 +10,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/rewindfs/rewindfs/backtrack"
+	"github.com/rewindfs/rewindfs/baseimage"
 	"github.com/rewindfs/rewindfs/fsstate"
 	"github.com/rewindfs/rewindfs/lsn"
 	"github.com/rewindfs/rewindfs/pagelog"
@@ -496,4 +499,58 @@ func TestCloneAtBaseWithoutItsSegment(t *testing.T) {
 	c = openClone(t, dst, clock)
 	require.Equal(t, after, dump(t, c))
 	require.NoError(t, c.Close())
+}
+
+// The clone shares the parent's base page files by hard link; the first
+// fold that writes one copies it first (baseimage's OpenPages). A failure
+// at any call of that fold (the copy, its sync, the rename, the page
+// writes, the commit) leaves the clone's bytes as they were, and the fold
+// done again afterwards gives the parent the state it had.
+func TestFoldCopiesSharedPageFilesWhateverFails(t *testing.T) {
+	for k := 0; ; k++ {
+		v, dir, clock := clockVolume(t, InitOptions{Window: time.Hour, SegmentSize: 1 << 16}, true)
+		a, err := v.Create(fsstate.RootIno, "db", 0o100600, 0, 0, 0, false)
+		require.NoError(t, err)
+		for off := int64(0); off < 256<<10; off += 4096 {
+			_, err := v.Write(a.Ino, off, bytes.Repeat([]byte{byte(off >> 12)}, 4096))
+			require.NoError(t, err)
+		}
+		require.NoError(t, v.Sync())
+		clock.Add(2 * time.Hour)
+		compactAll(t, v) // the file is in the base image now
+		cloneDir := filepath.Join(t.TempDir(), "clone")
+		rep, err := Clone(dir, cloneDir, CloneOptions{Now: clock.Now})
+		require.NoError(t, err)
+		require.Positive(t, rep.PageFilesLinked, "the page files are shared")
+		cloneBefore := fingerprint(t, cloneDir)
+
+		for off := int64(0); off < 256<<10; off += 16384 {
+			_, err := v.Write(a.Ino, off, bytes.Repeat([]byte{0xee}, 4096))
+			require.NoError(t, err)
+		}
+		require.NoError(t, v.Sync())
+		want := dump(t, v)
+		require.NoError(t, v.Close())
+		clock.Add(2 * time.Hour)
+
+		// The parent's next fold, with its k-th changing call failing.
+		efs := pagelog.NewErrorFS(pagelog.Disk)
+		v, err = Open(dir, Options{Logf: func(string, ...any) {}, Now: clock.Now, FS: efs})
+		require.NoError(t, err)
+		efs.Inject(pagelog.Fault{Op: pagelog.OpAny, Nth: k, Err: syscall.EIO, Under: "/" + baseimage.Dir + "/"})
+		_, ferr := v.Compact()
+		_ = v.Close()
+		require.Equal(t, cloneBefore, fingerprint(t, cloneDir), "call %d: the parent's fold changed the clone", k)
+
+		v, err = Open(dir, Options{Logf: t.Logf, Now: clock.Now})
+		require.NoError(t, err, "call %d", k)
+		compactAll(t, v)
+		require.Equal(t, want, dump(t, v), "call %d: the parent after the fold", k)
+		require.NoError(t, v.Close())
+		require.Equal(t, cloneBefore, fingerprint(t, cloneDir), "call %d", k)
+		if ferr == nil {
+			t.Logf("the fold made %d changing calls in base/; each failed once", k)
+			return // k is past the fold's last changing call: all were tried
+		}
+	}
 }
