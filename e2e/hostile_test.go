@@ -524,9 +524,14 @@ func TestHostileSegments(t *testing.T) {
 			}
 			return p
 		}},
-		{"garbage in the middle of the first", func(t *testing.T, d string) string {
+		{"garbage in the middle of the first, its index gone", func(t *testing.T, d string) string {
+			// Without its index a sealed segment is scanned at mount,
+			// as after a crash before the index was written.
 			p := filepath.Join(d, names[0])
 			overwrite(t, p, 20000, garbage(4096))
+			if err := os.Remove(p + ".idx"); err != nil {
+				t.Fatal(err)
+			}
 			return p
 		}},
 		{"garbage in the middle of the last", func(t *testing.T, d string) string {
@@ -567,6 +572,35 @@ func TestHostileSegments(t *testing.T) {
 			refuseDamaged(t, cp, seg)
 		})
 	}
+
+	// A sealed segment with its index: a mount reads the index, not the
+	// records, so it serves; the daemon's background check of the sealed
+	// segments then names the damage in status, and verify refuses.
+	t.Run("garbage in the middle of an indexed sealed segment", func(t *testing.T) {
+		cp, seg := damage(t, func(d string) string {
+			p := filepath.Join(d, names[0])
+			if _, err := os.Stat(p + ".idx"); err != nil {
+				t.Fatalf("the volume was unmounted cleanly, so every sealed segment has its index: %v", err)
+			}
+			overwrite(t, p, 20000, garbage(4096))
+			return p
+		})
+		r := refuse(t, cp, "verify", cp)
+		if !strings.Contains(r.stderr, segName(seg)) {
+			t.Errorf("verify does not name the damaged segment %s: %s", filepath.Base(seg), r.stderr)
+		}
+		mnt := mountVolume(t, cp)
+		var st volStatus
+		if !eventually(30*time.Second, 200*time.Millisecond, func() bool {
+			st = status(t, mnt)
+			return strings.Contains(st.str("damaged"), segName(seg))
+		}) {
+			t.Errorf("status never named the damaged segment %s: %s", filepath.Base(seg), st.raw)
+		}
+		if ws, _ := json.Marshal(st.m["warnings"]); !strings.Contains(string(ws), "rewindfs verify") {
+			t.Errorf("status does not warn of the damage with the fix: %s", st.raw)
+		}
+	})
 
 	t.Run("garbage after the last record", func(t *testing.T) {
 		// One segment: then log_bytes is where its records end.

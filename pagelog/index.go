@@ -275,7 +275,7 @@ func (l *Log) runIndexer(done chan struct{}) {
 	ix := &l.index
 	for {
 		ix.mu.Lock()
-		if len(ix.queue) == 0 || l.isShut.Load() {
+		if len(ix.queue) == 0 {
 			ix.queue = nil
 			ix.running = false
 			ix.mu.Unlock()
@@ -291,8 +291,9 @@ func (l *Log) runIndexer(done chan struct{}) {
 	}
 }
 
-// waitIndexer waits for the indexer to stop, for Close (which set isShut
-// first, so it stops after the segment at hand).
+// waitIndexer waits for the indexer to write what is queued and stop, for
+// Close: writing an index from memory is quick, and a volume closed
+// cleanly then opens from indexes only.
 func (l *Log) waitIndexer() {
 	l.index.mu.Lock()
 	done := l.index.done
@@ -328,10 +329,16 @@ func (l *Log) writeIndex(seg *segment, x *indexBuf) error {
 // removeStrayIndexes removes unfinished indexes and indexes whose segment
 // is gone (compaction removes the segment first), given the names in the
 // log directory and the segments among them.
-func (l *Log) removeStrayIndexes(names, segs []string) error {
-	have := make(map[string]bool, len(segs))
-	for _, s := range segs {
-		have[s] = true
+func (l *Log) removeStrayIndexes() error {
+	names, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("pagelog: list log directory: %w", err)
+	}
+	have := map[string]bool{}
+	for _, s := range l.segTable() {
+		if !s.removed.Load() {
+			have[s.name] = true
+		}
 	}
 	for _, name := range names {
 		seg, tmp, ok := isIndexFile(name)

@@ -210,3 +210,43 @@ func TestIndexedCorruption(t *testing.T) {
 	_, _, err = Open(opts, nil)
 	require.ErrorIs(t, err, ErrCorrupt, "without its index the segment is scanned and the flip found")
 }
+
+// A log that Open refuses is left as it was found: the index of a missing
+// middle segment is not cleaned up as a stray before the refusal.
+func TestRefusedOpenLeavesIndexes(t *testing.T) {
+	mem := NewMemFS()
+	writeIndexedLog(t, mem, CodecNone, 300)
+	idx := indexFiles(t, mem)
+	require.GreaterOrEqual(t, len(idx), 3)
+	require.NoError(t, mem.Remove("/log/"+strings.TrimSuffix(idx[1], indexSuffix)))
+	_, _, err := Open(Options{Dir: "/log", VolumeID: testVolume, FS: mem, SegmentSize: 64 << 10}, nil)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.Equal(t, idx, indexFiles(t, mem))
+}
+
+// VerifySealed finds what an open from indexes does not read: a record
+// that rotted in a sealed segment. A clean log verifies.
+func TestVerifySealedFindsRot(t *testing.T) {
+	mem := NewMemFS()
+	writeIndexedLog(t, mem, CodecNone, 200)
+	opts := Options{Dir: "/log", VolumeID: testVolume, FS: mem, SegmentSize: 64 << 10}
+	l, _, err := Open(opts, nil)
+	require.NoError(t, err)
+	require.NoError(t, l.VerifySealed(nil))
+	l.waitIndexer()
+	require.NoError(t, l.Close())
+
+	seg := strings.TrimSuffix(indexFiles(t, mem)[1], indexSuffix)
+	b := readMemFile(t, mem, "/log/"+seg)
+	b[len(b)/2] ^= 0x08
+	writeMemFile(t, mem, "/log/"+seg, b)
+	l, _, err = Open(opts, nil)
+	require.NoError(t, err, "open trusts the index")
+	defer l.Close()
+	err = l.VerifySealed(nil)
+	require.ErrorIs(t, err, ErrCorrupt)
+	require.Contains(t, err.Error(), "segment "+seg)
+	stop := make(chan struct{})
+	close(stop)
+	require.NoError(t, l.VerifySealed(stop), "stopped before it read anything")
+}

@@ -43,6 +43,12 @@ func Open(opts Options, fn func(*Scanned) error) (*Log, RecoveryReport, error) {
 	if l.readOnly || l.cur == nil {
 		return l, rep, nil
 	}
+	// Only once the log has loaded: a log refused for damage is left
+	// exactly as it was found, stray index files included.
+	if err := l.removeStrayIndexes(); err != nil {
+		closeSegments(l.segTable())
+		return nil, RecoveryReport{}, err
+	}
 	if res.tornBytes > 0 {
 		cp, cut, err := l.cutTail(l.cur, res.tornAt, res.tornAt+res.tornBytes)
 		if err != nil {
@@ -127,11 +133,7 @@ func (l *Log) listSegments() ([]string, error) {
 			segs = append(segs, name)
 		}
 	}
-	if !l.readOnly {
-		if err := l.removeStrayIndexes(names, segs); err != nil {
-			return nil, err
-		}
-	}
+
 	// The names have a fixed width, so the sorted order of ReadDir is the
 	// LSN order.
 	return segs, nil

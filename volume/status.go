@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/rewindfs/rewindfs/fsstate"
@@ -11,11 +12,14 @@ import (
 // Status is what `rewindfs status` reports. The JSON names are part of the
 // command line contract (DESIGN.md): add fields, never rename them.
 type Status struct {
-	Volume       string    `json:"volume"`
-	Mounted      bool      `json:"mounted"`
-	Mountpoint   string    `json:"mountpoint,omitempty"`
-	PID          int       `json:"pid,omitempty"`
-	ReadOnly     bool      `json:"read_only,omitempty"`
+	Volume     string `json:"volume"`
+	Mounted    bool   `json:"mounted"`
+	Mountpoint string `json:"mountpoint,omitempty"`
+	PID        int    `json:"pid,omitempty"`
+	ReadOnly   bool   `json:"read_only,omitempty"`
+	// Damaged says what the background check of the sealed segments
+	// (Volume.Scrub) found wrong, empty if nothing (or not checked yet).
+	Damaged      string    `json:"damaged,omitempty"`
 	HeadLSN      lsn.LSN   `json:"head_lsn"`
 	HeadTime     time.Time `json:"head_time"`
 	DurableLSN   lsn.LSN   `json:"durable_lsn"`
@@ -167,6 +171,10 @@ func (v *Volume) Status() Status {
 	s.WindowAlert = r.WindowAlert
 	s.AppendedBytes = v.log.AppendedBytes()
 	s.Warnings = append(s.Warnings, r.Warnings...)
+	if v.damaged != nil {
+		s.Damaged = v.damaged.Error()
+		s.Warnings = append(s.Warnings, fmt.Sprintf("the log is damaged: %v; reads of what that record wrote return what is on the disk: run `rewindfs verify %s`, then restore from the archive or rewind to before it", v.damaged, v.Dir))
+	}
 	for _, l := range v.hist.Rewinds() {
 		e, _ := v.hist.Entry(l)
 		if op, err := fsstate.DecodeMeta(e.Type, e.Meta); err == nil {

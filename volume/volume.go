@@ -65,6 +65,7 @@ type Volume struct {
 	meta     []byte // scratch for record metadata
 	scratch  []byte // scratch for read-modify-write pages
 	failed   error  // set when state and log disagree; every later change fails
+	damaged  error  // what Scrub found wrong in a sealed segment, nil if nothing
 }
 
 // Open opens the volume in dir: reads the settings, takes the lock (unless
