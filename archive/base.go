@@ -150,8 +150,18 @@ func (u *Uploader) startFromBase(ctx context.Context, pending []pagelog.SegmentI
 	}
 	var lb localBase
 	lb.lsn, lb.time, lb.statePath, lb.pages, err = baseimage.Files(u.o.VolumeDir)
+	// The first manifest names the base image and at least one sealed
+	// segment after it (a manifest's base images lie inside its archived
+	// LSNs); until the segment holding the record after the base is
+	// sealed, there is nothing to begin with.
+	var segs []pagelog.SegmentInfo
+	for _, s := range pending {
+		if s.LastLSN > lb.lsn {
+			segs = append(segs, s)
+		}
+	}
 	var pin *baseimage.Pin
-	if err == nil && lb.lsn+1 >= pending[0].FirstLSN {
+	if err == nil && lb.lsn+1 >= pending[0].FirstLSN && len(segs) > 0 {
 		pin, err = baseimage.RegisterView(u.o.VolumeDir, lb.lsn, fmt.Sprintf("archive upload of the base image at LSN %d", lb.lsn))
 	}
 	unlock()
@@ -160,20 +170,16 @@ func (u *Uploader) startFromBase(ctx context.Context, pending []pagelog.SegmentI
 		return nil // compaction redoes the fold; the next pass tries again
 	case err != nil:
 		return fmt.Errorf("archive: base image: %w", err)
-	case pin == nil:
+	case lb.lsn+1 < pending[0].FirstLSN:
 		return fmt.Errorf("%w: the archive is empty and the volume's oldest segment %s starts at LSN %d, after its base image at LSN %d",
 			ErrNeedBase, pending[0].Name, pending[0].FirstLSN, lb.lsn)
+	case pin == nil:
+		return nil // no sealed segment after the base yet: the next seal brings one
 	}
 	defer pin.Release()
 	b, err := u.uploadPinned(ctx, lb)
 	if err != nil {
 		return err
-	}
-	var segs []pagelog.SegmentInfo
-	for _, s := range pending {
-		if s.LastLSN > b.LSN {
-			segs = append(segs, s)
-		}
 	}
 	if len(segs) > u.o.MaxBatch {
 		segs = segs[:u.o.MaxBatch]
@@ -182,10 +188,7 @@ func (u *Uploader) startFromBase(ctx context.Context, pending []pagelog.SegmentI
 	if err != nil {
 		return err
 	}
-	m := &Manifest{BaseLSN: b.LSN, Bases: []Base{*b}, Objects: objs, ArchivedThrough: b.LSN}
-	if len(objs) > 0 {
-		m.ArchivedThrough = objs[len(objs)-1].LastLSN
-	}
+	m := &Manifest{BaseLSN: b.LSN, Bases: []Base{*b}, Objects: objs, ArchivedThrough: objs[len(objs)-1].LastLSN}
 	ref, err := u.publish(ctx, m, nil)
 	if err != nil {
 		return err
