@@ -188,8 +188,15 @@ func (d *daemon) wait() error {
 	} else {
 		go d.sealEvery(time.Second, stopFlush, sealed)
 	}
+	// Only the read-write mount checks the sealed segments: a read-only
+	// view reads the same files, and bisect mounts one view per
+	// candidate, each of which would read the whole window again.
 	scrubbed := make(chan struct{})
-	go d.scrub(stopFlush, scrubbed)
+	if d.v.ReadOnly() {
+		close(scrubbed)
+	} else {
+		go d.scrub(stopFlush, scrubbed)
+	}
 	d.runArchive()
 	d.server.Wait()
 	d.stopMetrics()
