@@ -24,19 +24,7 @@ func watchOpen(cfg Config, fs pagelog.FS) (pagelog.FS, func()) {
 	total := pagelog.OpenBytes(filepath.Join(cfg.Volume, volume.LogDir))
 	var n atomic.Int64
 	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(recoveryTick)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				cfg.Progress(n.Load(), total)
-			}
-		}
-	}()
+	go every(recoveryTick, stop, stopped, func() { cfg.Progress(n.Load(), total) })
 	return pagelog.CountReads(fs, &n), func() {
 		close(stop)
 		<-stopped
