@@ -3,6 +3,7 @@ package backtrack
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"sort"
 	"time"
@@ -20,42 +21,28 @@ var ErrOutsideWindow = errors.New("backtrack: target outside the window")
 // ErrUnknownMark is returned for a mark name no record defines.
 var ErrUnknownMark = errors.New("backtrack: no such mark")
 
-// Entry is what History keeps of one record.
-type Entry struct {
-	LSN  lsn.LSN
-	Time int64 // unix nanoseconds
-	Type pagelog.Type
-	Data pagelog.Location
-	Meta []byte // the record's metadata part (points into History's arena)
-}
-
 // History is the in-memory table of every record in the window, in LSN order.
 // It is not safe for concurrent use; the volume serializes access.
 type History struct {
 	pageSize  int
 	root      fsstate.Root
-	base      lsn.LSN          // state(base) is the starting point of every rebuild
-	baseState *fsstate.State   // state(base), never changed: rebuilds clone it
-	baseTime  int64            // time of the base record
-	floor     lsn.LSN          // no state below it can be rebuilt: a fold to it has begun
-	aliases   map[lsn.LSN]bool // LSNs below base whose state is state(base), named by rewinds after it
-	entries   []Entry          // entries[i].LSN == base+1+i
-	arena     []byte
+	base      lsn.LSN            // state(base) is the starting point of every rebuild
+	baseState *fsstate.State     // state(base), never changed: rebuilds clone it
+	baseTime  int64              // time of the base record
+	floor     lsn.LSN            // no state below it can be rebuilt: a fold to it has begun
+	aliases   map[lsn.LSN]bool   // LSNs below base whose state is state(base), named by rewinds after it
+	entries   table              // the record at base+1+i is entry i
 	marks     map[string]lsn.LSN // mark name → the LSN it names
 	kept      map[string]bool    // marks made with --keep
 	lastSync  lsn.LSN            // the newest OpSync record
 	rewinds   []lsn.LSN          // the OpRewind records, in order
 }
 
-// arenaChunk is the size of the blocks record metadata is copied into, so
-// that a million records cost a few hundred allocations, not a million.
-const arenaChunk = 1 << 20
-
 // New returns an empty history whose state(0) is an empty root directory.
 func New(pageSize int, root fsstate.Root) *History {
 	st := fsstate.New(pageSize, root)
 	return &History{pageSize: pageSize, root: root, baseState: st, baseTime: root.Time,
-		marks: map[string]lsn.LSN{}, kept: map[string]bool{}}
+		entries: table{first: 1}, marks: map[string]lsn.LSN{}, kept: map[string]bool{}}
 }
 
 // MarkInfo is a mark as a base image keeps it.
@@ -71,6 +58,7 @@ type MarkInfo struct {
 // records at or below base passed to Add later are ignored.
 func (h *History) SetBase(base lsn.LSN, baseTime int64, st *fsstate.State, marks []MarkInfo, aliases []lsn.LSN) {
 	h.base, h.baseTime, h.baseState = base, baseTime, st
+	h.entries = table{first: base + 1}
 	h.aliases = map[lsn.LSN]bool{}
 	for _, a := range aliases {
 		h.aliases[a] = true
@@ -115,7 +103,7 @@ func (h *History) Rebase(base lsn.LSN, baseTime int64, st *fsstate.State, aliase
 			}
 		}
 	}
-	h.entries = append([]Entry(nil), h.entries[base-h.base:]...)
+	h.entries.dropFront(int(base - h.base))
 	h.base, h.baseTime, h.baseState = base, baseTime, st
 	h.floor = max(h.floor, base)
 	h.aliases = map[lsn.LSN]bool{}
@@ -268,19 +256,13 @@ func (h *History) BaseTime() int64 { return h.baseTime }
 
 // Add appends a record's metadata. LSNs must be added in order without gaps.
 func (h *History) Add(l lsn.LSN, t int64, typ pagelog.Type, meta []byte, data pagelog.Location) error {
-	if l <= h.base && len(h.entries) == 0 {
+	if l <= h.base && h.entries.n == 0 {
 		return nil // folded into the base image; its segment is not deleted yet
 	}
 	if want := h.Head() + 1; l != want {
 		return fmt.Errorf("backtrack: record %d added after %d: want %d", l, h.Head(), want)
 	}
-	if len(meta) > cap(h.arena)-len(h.arena) {
-		h.arena = make([]byte, 0, max(arenaChunk, len(meta)))
-	}
-	start := len(h.arena)
-	h.arena = append(h.arena, meta...)
-	e := Entry{LSN: l, Time: t, Type: typ, Data: data, Meta: h.arena[start:len(h.arena):len(h.arena)]}
-	h.entries = append(h.entries, e)
+	h.entries.add(t, typ, meta, data)
 	switch typ {
 	case fsstate.OpSync:
 		h.lastSync = l
@@ -315,8 +297,8 @@ func (h *History) markTarget(l lsn.LSN) lsn.LSN {
 		return l - 1
 	}
 	for i := len(path) - 1; i >= 0; i-- {
-		if h.entries[path[i]].Type == fsstate.OpSync {
-			return h.entries[path[i]].LSN
+		if h.entries.typ(path[i]) == fsstate.OpSync {
+			return h.base + 1 + lsn.LSN(path[i])
 		}
 	}
 	return l - 1
@@ -326,27 +308,29 @@ func (h *History) markTarget(l lsn.LSN) lsn.LSN {
 func (h *History) Base() lsn.LSN { return h.base }
 
 // Head returns the last LSN added.
-func (h *History) Head() lsn.LSN { return h.base + lsn.LSN(len(h.entries)) }
+func (h *History) Head() lsn.LSN { return h.base + lsn.LSN(h.entries.n) }
 
 // Len returns how many records the history holds.
-func (h *History) Len() int { return len(h.entries) }
+func (h *History) Len() int { return h.entries.n }
 
 // Entry returns the record at l.
-func (h *History) Entry(l lsn.LSN) (*Entry, bool) {
+func (h *History) Entry(l lsn.LSN) (Entry, bool) {
 	if l <= h.base || l > h.Head() {
-		return nil, false
+		return Entry{}, false
 	}
-	return &h.entries[l-h.base-1], true
+	return h.entries.entry(int(l - h.base - 1)), true
 }
 
-// Entries returns the records with from <= LSN <= to, in order.
-func (h *History) Entries(from, to lsn.LSN) []Entry {
+// Entries returns the records with from <= LSN <= to, in order. It reads a
+// snapshot taken now: the caller may range over it after releasing the
+// lock that serializes the history, while records are added.
+func (h *History) Entries(from, to lsn.LSN) iter.Seq[Entry] {
 	from = max(from, h.base+1)
 	to = min(to, h.Head())
 	if from > to {
-		return nil
+		return func(func(Entry) bool) {}
 	}
-	return h.entries[from-h.base-1 : to-h.base]
+	return h.entries.records(int(from-h.base-1), int(to-h.base))
 }
 
 // LastSync returns the newest sync point's LSN (0 if none).
@@ -368,11 +352,11 @@ func (h *History) Path(target lsn.LSN) ([]int, error) {
 	var rev []int
 	i := int(target-h.base) - 1
 	for i >= 0 {
-		e := &h.entries[i]
-		if e.Type == fsstate.OpRewind {
-			op, err := fsstate.DecodeMeta(e.Type, e.Meta)
+		if h.entries.typ(i) == fsstate.OpRewind {
+			e := h.entries.entry(i)
+			op, err := e.Op()
 			if err != nil {
-				return nil, fmt.Errorf("backtrack: record %d: %w", e.LSN, err)
+				return nil, err
 			}
 			to := lsn.LSN(op.RewindTo)
 			if to >= e.LSN {
@@ -402,10 +386,10 @@ func (h *History) Build(target lsn.LSN) (*fsstate.State, error) {
 	}
 	s := h.baseState.Clone()
 	for _, i := range path {
-		e := &h.entries[i]
-		op, err := fsstate.DecodeMeta(e.Type, e.Meta)
+		e := h.entries.entry(i)
+		op, err := e.Op()
 		if err != nil {
-			return nil, fmt.Errorf("backtrack: record %d: %w", e.LSN, err)
+			return nil, err
 		}
 		if err := s.Apply(&fsstate.Rec{LSN: e.LSN, Time: e.Time, Op: &op, Data: e.Data}); err != nil {
 			return nil, fmt.Errorf("backtrack: record %d (%s) does not apply: %w", e.LSN, fsstate.OpName(e.Type), err)
@@ -451,20 +435,20 @@ func (h *History) atTime(ns int64, head lsn.LSN, text string) (lsn.LSN, error) {
 	if err != nil {
 		return 0, err
 	}
-	k := sort.Search(len(path), func(i int) bool { return h.entries[path[i]].Time > ns })
+	k := sort.Search(len(path), func(i int) bool { return h.entries.time(path[i]) > ns })
 	if k == 0 && h.base > 0 && h.base >= h.floor && ns >= h.baseTime {
 		return h.base, nil
 	}
 	if k == 0 {
 		return 0, h.outside(fmt.Sprintf("time %s", time.Unix(0, ns).UTC().Format(time.RFC3339Nano)))
 	}
-	return h.entries[path[k-1]].LSN, nil
+	return h.base + 1 + lsn.LSN(path[k-1]), nil
 }
 
 // earliest is the first LSN whose state can be rebuilt: the first record, or
 // the base once compaction has folded records into a base image.
 func (h *History) earliest() lsn.LSN {
-	if h.base == 0 && h.floor == 0 && len(h.entries) > 0 {
+	if h.base == 0 && h.floor == 0 && h.entries.n > 0 {
 		return 1
 	}
 	return h.Floor()
@@ -500,7 +484,7 @@ func (h *History) outside(what string) error {
 func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
 
 // EntryAt returns the i-th record of the history (an index from Path).
-func (h *History) EntryAt(i int) *Entry { return &h.entries[i] }
+func (h *History) EntryAt(i int) Entry { return h.entries.entry(i) }
 
 // rewindTarget returns the target of the rewind record at l.
 func (h *History) rewindTarget(l lsn.LSN) (lsn.LSN, error) {
@@ -508,9 +492,9 @@ func (h *History) rewindTarget(l lsn.LSN) (lsn.LSN, error) {
 	if !ok {
 		return 0, fmt.Errorf("backtrack: rewind record %d is not in the history", l)
 	}
-	op, err := fsstate.DecodeMeta(e.Type, e.Meta)
+	op, err := e.Op()
 	if err != nil {
-		return 0, fmt.Errorf("backtrack: record %d: %w", l, err)
+		return 0, err
 	}
 	return lsn.LSN(op.RewindTo), nil
 }
@@ -565,7 +549,7 @@ func (h *History) CommonAncestor(ls ...lsn.LSN) (lsn.LSN, error) {
 // record inside a window that starts at ns (Head()+1 if there is none).
 // Record times never decrease (the log makes them so).
 func (h *History) TimeEdge(ns int64) lsn.LSN {
-	k := sort.Search(len(h.entries), func(i int) bool { return h.entries[i].Time >= ns })
+	k := h.entries.search(func(i int) bool { return h.entries.time(i) >= ns })
 	return h.base + 1 + lsn.LSN(k)
 }
 

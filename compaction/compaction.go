@@ -157,7 +157,7 @@ func Choose(h *backtrack.History, segs []pagelog.SegmentInfo, pol Policy, now ti
 	}
 	limit := p.Base
 	var bytes int64
-	for _, e := range h.Entries(p.Base+1, min(target, p.Base+lsn.LSN(maxRecs))) {
+	for e := range h.Entries(p.Base+1, min(target, p.Base+lsn.LSN(maxRecs))) {
 		bytes += int64(e.Data.Len)
 		if bytes > maxBytes && limit > p.Base {
 			break

@@ -566,6 +566,19 @@ bench_rewind() {
 		fail "mount time" "fio load: $(tail -3 "$LOGS/fio-load.log")"
 	fi
 
+	# The daemon's memory per page version in the window, measured on the Go
+	# heap (the daemon's RSS moves with the collector's pacing, not only
+	# with what is live): 4 KiB writes at random, one record per version,
+	# the worst case (a 128 KiB write is one record for 32 versions).
+	say "memory: index bytes per page version (go test -bench IndexMemory)"
+	local memout
+	if memout="$(cd "$ROOT" && run go test ./volume -run '^$' -bench 'IndexMemory/file=1024MiB' -benchtime 1x 2>&1)"; then
+		rwrow index_mem "daemon memory per page version in the window (index, metadata, page table; 200,000 random 4 KiB writes)" \
+			"$(awk '/B\/version/ { for (i = 1; i < NF; i++) if ($(i + 1) == "B/version") printf "%s B", $i }' <<<"$memout")"
+	else
+		fail "go test -bench IndexMemory" "$(tail -3 <<<"$memout")"
+	fi
+
 	say "write amplification: the SQLite bulk load ($SQL_ROWS rows) per compression"
 	local c io app
 	for c in none s2 zstd; do

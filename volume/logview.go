@@ -39,11 +39,10 @@ func (v *Volume) Log(from, to lsn.LSN, fn func(LogEntry) error) error {
 		paths[ino] = p
 		return p
 	}
-	for i := range entries {
-		e := &entries[i]
-		op, err := fsstate.DecodeMeta(e.Type, e.Meta)
+	for e := range entries {
+		op, err := e.Op()
 		if err != nil {
-			return fmt.Errorf("record %d: %w", e.LSN, err)
+			return err
 		}
 		le := LogEntry{LSN: e.LSN, Time: time.Unix(0, e.Time).UTC(), Op: fsstate.OpName(e.Type)}
 		child := func(parent uint64, name string) string {

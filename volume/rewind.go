@@ -74,7 +74,7 @@ func (v *Volume) plan(target lsn.LSN) (RewindPlan, error) {
 		}
 		e := v.hist.EntryAt(i)
 		p.Undone++
-		p.UndoneBytes += int64(e.Data.Len) + int64(len(e.Meta))
+		p.UndoneBytes += int64(e.Data.Len) + int64(e.MetaLen)
 		noteFiles(files, e)
 		t := time.Unix(0, e.Time).UTC()
 		if p.SpanFrom.IsZero() || t.Before(p.SpanFrom) {
@@ -90,15 +90,15 @@ func (v *Volume) plan(target lsn.LSN) (RewindPlan, error) {
 		}
 		e := v.hist.EntryAt(i)
 		p.Redone++
-		p.RedoneBytes += int64(e.Data.Len) + int64(len(e.Meta))
+		p.RedoneBytes += int64(e.Data.Len) + int64(e.MetaLen)
 		noteFiles(files, e)
 	}
 	p.Files = len(files)
 	return p, nil
 }
 
-func noteFiles(files map[uint64]bool, e *backtrack.Entry) {
-	op, err := fsstate.DecodeMeta(e.Type, e.Meta)
+func noteFiles(files map[uint64]bool, e backtrack.Entry) {
+	op, err := e.Op()
 	if err != nil {
 		return
 	}

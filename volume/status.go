@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rewindfs/rewindfs/fsstate"
 	"github.com/rewindfs/rewindfs/lsn"
 	"github.com/rewindfs/rewindfs/pagelog"
 )
@@ -177,7 +176,7 @@ func (v *Volume) Status() Status {
 	}
 	for _, l := range v.hist.Rewinds() {
 		e, _ := v.hist.Entry(l)
-		if op, err := fsstate.DecodeMeta(e.Type, e.Meta); err == nil {
+		if op, err := e.Op(); err == nil {
 			s.Timeline = append(s.Timeline, Branch{LSN: e.LSN, Time: time.Unix(0, e.Time).UTC(), Target: lsn.LSN(op.RewindTo)})
 		}
 	}
