@@ -50,6 +50,9 @@ type Fault struct {
 	// (a directory, say "/base/"): the calls of background work elsewhere
 	// (a spare segment being zeroed) then do not move the count.
 	Under string
+	// Except, if set, leaves calls on names that contain it out of the
+	// count (".idx": the index files a background goroutine writes).
+	Except string
 }
 
 // ErrorFS wraps an FS, counts the calls that change something and fails
@@ -123,7 +126,8 @@ func (e *ErrorFS) before(op Op, name string) *Fault {
 		return &Fault{Op: op, Err: e.dead}
 	}
 	for _, f := range e.faults {
-		if f.fired || (f.Op != op && f.Op != OpAny) || (f.Under != "" && !strings.Contains(name, f.Under)) {
+		if f.fired || (f.Op != op && f.Op != OpAny) || (f.Under != "" && !strings.Contains(name, f.Under)) ||
+			(f.Except != "" && strings.Contains(name, f.Except)) {
 			continue
 		}
 		f.seen++

@@ -211,10 +211,12 @@ func TestENOSPC(t *testing.T) {
 		name  string
 		fault Fault
 	}{
-		{"short write", Fault{Op: OpWrite, Nth: 3, Err: syscall.ENOSPC, Short: true}},
-		{"write", Fault{Op: OpWrite, Nth: 3, Err: syscall.ENOSPC}},
-		{"new segment", Fault{Op: OpCreate, Nth: 1, Err: syscall.ENOSPC}},
-		{"segment header", Fault{Op: OpWrite, Nth: 4, Err: syscall.ENOSPC, Short: true}},
+		// A sealed segment's index is written in the background
+		// meanwhile: its calls are left out of the count.
+		{"short write", Fault{Op: OpWrite, Nth: 3, Err: syscall.ENOSPC, Short: true, Except: indexSuffix}},
+		{"write", Fault{Op: OpWrite, Nth: 3, Err: syscall.ENOSPC, Except: indexSuffix}},
+		{"new segment", Fault{Op: OpCreate, Nth: 1, Err: syscall.ENOSPC, Except: indexSuffix}},
+		{"segment header", Fault{Op: OpWrite, Nth: 4, Err: syscall.ENOSPC, Short: true, Except: indexSuffix}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := NewMemFS()
