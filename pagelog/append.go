@@ -53,7 +53,8 @@ func (l *Log) Append(t Type, meta, data []byte) (lsn.LSN, int64, Location, error
 	h := recordHeader{lsn: l.next, time: now, typ: t, metaLen: uint32(len(meta)), rawLen: uint32(len(data))}
 	rec := l.encode(&h, meta, data)
 
-	if l.cur == nil || (l.cur.size.Load() > segHeaderLen && l.cur.size.Load()+int64(len(rec)) > l.segSize) {
+	if l.cur == nil || (l.cur.size.Load() > segHeaderLen &&
+		(l.cur.size.Load()+int64(len(rec)) > l.segSize || l.spareBetter())) {
 		if err := l.roll(now); err != nil {
 			return 0, 0, Location{}, err
 		}
@@ -229,11 +230,11 @@ func (l *Log) roll(created int64) error {
 		f.Close()
 		return l.setBroken(fmt.Errorf("pagelog: create segment %s: fsync directory: %w", name, err))
 	}
-	seg := &segment{name: name, first: first, f: f, last: first - 1, ix: newIndexBuf()}
+	seg := &segment{name: name, first: first, f: f, last: first - 1, ix: newIndexBuf(), zeroed: !fresh}
 	seg.size.Store(segHeaderLen)
 	l.addSegment(seg)
 	l.cur = seg
-	if prev == nil || spareWorthIt(prev.syncs.Load(), l.segSize) {
+	if prev == nil || spareWorthIt(prev.syncs.Load(), prev.size.Load()) {
 		l.prepareSpare()
 	}
 	return nil

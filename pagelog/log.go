@@ -115,6 +115,7 @@ type segment struct {
 	size      atomic.Int64
 	removed   atomic.Bool  // deleted by RemoveThrough; f is closed
 	syncs     atomic.Int64 // fdatasyncs Sync ran on it, to judge whether a zero-filled spare pays (spare.go)
+	zeroed    bool         // made from a spare: its blocks past the last record hold written zeros (spare.go)
 	ix        *indexBuf    // the segment being appended to: its index so far (index.go); under Log.mu
 }
 

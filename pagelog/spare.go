@@ -28,6 +28,16 @@ import (
 // spares. So after each roll a spare is made only if the segment just
 // sealed saw enough syncs (spareWorthIt); a volume just opened makes one,
 // since databases sync often.
+//
+// A segment that was not made from a spare (the first one of a new log,
+// the one a volume was last appending to before it was opened, or one
+// rolled to while no spare was ready) would pay a journal commit on every
+// fdatasync until it is full: measured through a mount, 400 µs a
+// write+fdatasync against 250 µs on a spare, and a fresh volume's first
+// 64 MiB took SQLite's WAL commits 1.5 times as long as a plain
+// directory's. So Sync asks for a spare as soon as such a segment is synced
+// often, and the log moves on to the spare at the first Append after it is
+// ready (spareBetter), leaving a short sealed segment behind.
 
 const spareName = "spare" + segTempSuffix
 
@@ -38,11 +48,17 @@ type spare struct {
 	done    chan struct{} // closed when the last maker stops (Close waits)
 }
 
-// spareWorthIt says whether a segment of segSize bytes that saw syncs
+// spareWorthIt says whether a segment of size bytes that saw syncs
 // fdatasyncs was synced often enough for the next one to be zero-filled:
 // on average at least once per MiB written.
-func spareWorthIt(syncs, segSize int64) bool {
-	return syncs >= max(1, segSize>>20)
+func spareWorthIt(syncs, size int64) bool {
+	return syncs >= max(1, size>>20)
+}
+
+// spareBetter says whether the log should move on from the current segment
+// to the spare before the segment is full. The caller holds l.mu.
+func (l *Log) spareBetter() bool {
+	return l.zeroFill && !l.cur.zeroed && l.spare.ready.Load()
 }
 
 // prepareSpare starts making a spare if there is none and none is being

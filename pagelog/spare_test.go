@@ -126,3 +126,104 @@ func TestCrashWithSpareLosesNothingSynced(t *testing.T) {
 		l.waitSpare()
 	}
 }
+
+// A segment not made from a spare pays a journal commit on every
+// fdatasync. The first segment of a new log, and the one a reopened log
+// goes on appending to, are such segments: once they are synced often, a
+// spare is made and the log moves on to it at the next Append, long before
+// the segment is full. Records on both sides of the move survive a reopen.
+func TestSyncedSegmentMovesOnToSpare(t *testing.T) {
+	mem := NewMemFS()
+	opts := preallocOpts(mem)
+	opts.SegmentSize = 8 << 20 // the moves below happen long before a segment is full
+	opts.ZeroFill = true
+	var recs []testRecord
+	add := func(l *Log, sync bool) {
+		t.Helper()
+		data := []byte("a small page")
+		n, tm, loc, err := l.Append(1, []byte("m"), data)
+		require.NoError(t, err)
+		recs = append(recs, testRecord{lsn: n, time: tm, typ: 1, meta: []byte("m"), data: data, loc: loc})
+		if sync {
+			require.NoError(t, l.Sync(n))
+		}
+	}
+	l, _, err := Open(opts, nil)
+	require.NoError(t, err)
+	add(l, true)
+	require.Len(t, l.Segments(), 1)
+	require.False(t, l.cur.zeroed, "the first segment is only reserved")
+	l.waitSpare()
+	add(l, true)
+	require.Len(t, l.Segments(), 2, "moved on to the spare")
+	require.True(t, l.cur.zeroed)
+	for range 50 {
+		add(l, true)
+	}
+	l.waitSpare()
+	require.Len(t, l.Segments(), 2, "a zeroed segment is kept until it is full")
+	require.NoError(t, l.Close())
+
+	l, _, err = Open(opts, nil) // a reopened log makes a spare, and moves on to it
+	require.NoError(t, err)
+	require.False(t, l.cur.zeroed, "what is past the last record of a reopened segment is not known")
+	l.waitSpare()
+	add(l, false)
+	require.Len(t, l.Segments(), 3)
+	require.True(t, l.cur.zeroed)
+	require.NoError(t, l.Close())
+
+	l, _, err = Open(opts, nil)
+	require.NoError(t, err)
+	requireSameRecords(t, recs, scanAll(t, l))
+	require.NoError(t, l.Close())
+	_, err = Verify("/log", mem)
+	require.NoError(t, err)
+}
+
+// A segment that streams appends and syncs rarely asks for no spare:
+// zeroing would cost a second write of it for nothing.
+func TestRarelySyncedSegmentAsksForNoSpare(t *testing.T) {
+	mem := NewMemFS()
+	opts := preallocOpts(mem)
+	opts.SegmentSize = 4 << 20
+	opts.ZeroFill = true
+	l, _, err := Open(opts, nil)
+	require.NoError(t, err)
+	defer l.Close()
+	data := make([]byte, 256<<10)
+	appendN := func(n int, syncLast bool) {
+		for i := range n {
+			lsn, _, _, err := l.Append(1, nil, data)
+			require.NoError(t, err)
+			if syncLast && i == n-1 {
+				require.NoError(t, l.Sync(lsn))
+			}
+		}
+	}
+	appendN(1, false) // the first segment; a new log makes a spare anyway
+	l.waitSpare()
+	appendN(1, false) // moves on to the spare
+	require.True(t, l.cur.zeroed)
+	appendN(16, false) // fills it without a sync: the next segment is only reserved
+	require.False(t, l.cur.zeroed)
+	segs := len(l.Segments())
+	appendN(11, true) // 3 MiB in the segment, one sync
+	l.waitSpare()
+	names, err := mem.ReadDir("/log")
+	require.NoError(t, err)
+	require.NotContains(t, names, spareName)
+	require.Len(t, l.Segments(), segs)
+}
+
+func TestSpareWorthIt(t *testing.T) {
+	for _, c := range []struct {
+		syncs, size int64
+		want        bool
+	}{
+		{0, 100, false}, {1, 100, true}, {1, 2 << 20, false}, {2, 2 << 20, true},
+		{64, 64 << 20, true}, {63, 64 << 20, false}, {1, 64 << 20, false},
+	} {
+		require.Equal(t, c.want, spareWorthIt(c.syncs, c.size), "%d syncs in %d bytes", c.syncs, c.size)
+	}
+}
