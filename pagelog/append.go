@@ -178,7 +178,11 @@ func (l *Log) roll(created int64) error {
 	first := l.next
 	name := segmentName(first)
 	final := l.path(name)
-	f, tmp := l.takeSpare()
+	var f File
+	var tmp string
+	if prev == nil || spareWorthIt(prev.syncs.Load(), prev.size.Load()) {
+		f, tmp = l.takeSpare()
+	}
 	fresh := f == nil
 	if fresh {
 		tmp = final + ".tmp"
@@ -234,8 +238,6 @@ func (l *Log) roll(created int64) error {
 	seg.size.Store(segHeaderLen)
 	l.addSegment(seg)
 	l.cur = seg
-	if prev == nil || spareWorthIt(prev.syncs.Load(), prev.size.Load()) {
-		l.prepareSpare()
-	}
+	l.prepareSpare()
 	return nil
 }

@@ -49,9 +49,10 @@ func TestZeroFilledSpareSegments(t *testing.T) {
 }
 
 // A stream of appends without syncs (a bulk load) would pay for zeroing
-// each segment and gain nothing: after the first roll no spare is made,
-// and once the workload syncs again, spares come back.
-func TestNoSpareForStreamsWithoutSyncs(t *testing.T) {
+// each segment and gain nothing: its rolls make reserved segments and leave
+// the spare where it is, unmade again. Once the workload syncs, the log
+// moves on to the spare at once, and a new one is made.
+func TestStreamsLeaveTheSpare(t *testing.T) {
 	mem := NewMemFS()
 	opts := preallocOpts(mem)
 	opts.ZeroFill = true
@@ -83,13 +84,27 @@ func TestNoSpareForStreamsWithoutSyncs(t *testing.T) {
 	}
 	_, _, _, err = l.Append(1, nil, data) // the first segment
 	require.NoError(t, err)
-	require.Equal(t, 1, spares(), "a log just opened gets a spare")
-	appendUntilRoll(false) // takes the spare made at open
-	appendUntilRoll(false)
-	require.Zero(t, spares(), "the segment sealed saw no sync: no spare")
+	require.Equal(t, 1, spares(), "a new log gets a spare")
+	require.EqualValues(t, 1, l.spare.made.Load())
+	for range 3 {
+		appendUntilRoll(false)
+		require.False(t, l.cur.zeroed, "a stream without syncs gets reserved segments")
+	}
+	require.Equal(t, 1, spares())
+	require.EqualValues(t, 1, l.spare.made.Load(), "the spare waits; nothing is zeroed for the stream")
+
+	n, _, _, err := l.Append(1, nil, data)
+	require.NoError(t, err)
+	require.NoError(t, l.Sync(n)) // the workload syncs: the next append moves on to the spare
+	segs := len(l.Segments())
+	_, _, _, err = l.Append(1, nil, data)
+	require.NoError(t, err)
+	require.Len(t, l.Segments(), segs+1)
+	require.True(t, l.cur.zeroed)
+	require.Equal(t, 1, spares(), "and a new spare is made")
+	require.EqualValues(t, 2, l.spare.made.Load())
 	appendUntilRoll(true)
-	appendUntilRoll(true)
-	require.Equal(t, 1, spares(), "synced segments: a spare again")
+	require.True(t, l.cur.zeroed, "a synced segment is followed by the spare")
 }
 
 // A crash while the spare is being written, or after, loses nothing: the
@@ -164,10 +179,12 @@ func TestSyncedSegmentMovesOnToSpare(t *testing.T) {
 	require.Len(t, l.Segments(), 2, "a zeroed segment is kept until it is full")
 	require.NoError(t, l.Close())
 
-	l, _, err = Open(opts, nil) // a reopened log makes a spare, and moves on to it
+	l, _, err = Open(opts, nil) // a reopened log makes a spare, and moves on to it once synced
 	require.NoError(t, err)
 	require.False(t, l.cur.zeroed, "what is past the last record of a reopened segment is not known")
 	l.waitSpare()
+	add(l, true)
+	require.Len(t, l.Segments(), 2)
 	add(l, false)
 	require.Len(t, l.Segments(), 3)
 	require.True(t, l.cur.zeroed)
@@ -179,41 +196,6 @@ func TestSyncedSegmentMovesOnToSpare(t *testing.T) {
 	require.NoError(t, l.Close())
 	_, err = Verify("/log", mem)
 	require.NoError(t, err)
-}
-
-// A segment that streams appends and syncs rarely asks for no spare:
-// zeroing would cost a second write of it for nothing.
-func TestRarelySyncedSegmentAsksForNoSpare(t *testing.T) {
-	mem := NewMemFS()
-	opts := preallocOpts(mem)
-	opts.SegmentSize = 4 << 20
-	opts.ZeroFill = true
-	l, _, err := Open(opts, nil)
-	require.NoError(t, err)
-	defer l.Close()
-	data := make([]byte, 256<<10)
-	appendN := func(n int, syncLast bool) {
-		for i := range n {
-			lsn, _, _, err := l.Append(1, nil, data)
-			require.NoError(t, err)
-			if syncLast && i == n-1 {
-				require.NoError(t, l.Sync(lsn))
-			}
-		}
-	}
-	appendN(1, false) // the first segment; a new log makes a spare anyway
-	l.waitSpare()
-	appendN(1, false) // moves on to the spare
-	require.True(t, l.cur.zeroed)
-	appendN(16, false) // fills it without a sync: the next segment is only reserved
-	require.False(t, l.cur.zeroed)
-	segs := len(l.Segments())
-	appendN(11, true) // 3 MiB in the segment, one sync
-	l.waitSpare()
-	names, err := mem.ReadDir("/log")
-	require.NoError(t, err)
-	require.NotContains(t, names, spareName)
-	require.Len(t, l.Segments(), segs)
 }
 
 func TestSpareWorthIt(t *testing.T) {

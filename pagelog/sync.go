@@ -57,9 +57,6 @@ func (l *Log) Sync(upTo lsn.LSN) error {
 	// fdatasync of seg covers it. Appends may go on while it runs.
 	l.mu.Lock()
 	seg, target := l.cur, l.Head()
-	if seg != nil && !seg.zeroed && spareWorthIt(seg.syncs.Load()+1, seg.size.Load()) {
-		l.prepareSpare() // this segment syncs often but pays journal commits: see spare.go
-	}
 	l.mu.Unlock()
 	var err error
 	if seg != nil {
