@@ -146,6 +146,9 @@ func start(cfg Config) (*daemon, error) {
 		v.Close()
 		return nil, fmt.Errorf("mount %s at %s: %w", v.Dir, mnt, err)
 	}
+	if err := fusefs.SetReadAhead(mnt); err != nil {
+		log.Printf("%v (sequential reads come in smaller requests)", err)
+	}
 	d.sock = control.SocketPath(v.Dir)
 	if cfg.ReadOnly {
 		d.sock = control.ViewSocketPath(v.Dir, mnt)

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"golang.org/x/sys/unix"
 )
 
 // scraped is one scrape of /metrics.
@@ -227,5 +231,46 @@ func TestMetrics(t *testing.T) {
 	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		conn.Close()
 		t.Errorf("%s still accepts connections after the unmount", addr)
+	}
+}
+
+// TestSequentialReadsComeInLargeRequests: the kernel caps a FUSE mount's
+// readahead at 128 KiB whatever FUSE_INIT asks, so the daemon raises its
+// bdi's read_ahead_kb once mounted. A cold sequential read of 16 MiB then
+// reaches the daemon as READs of up to 1 MiB: fewer than 40 of them, where
+// 128 KiB requests would be 128.
+func TestSequentialReadsComeInLargeRequests(t *testing.T) {
+	vol := newVolume(t)
+	mnt := mountVolume(t, vol, "--metrics-addr", "127.0.0.1:0")
+	var st unix.Stat_t
+	if err := unix.Stat(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	ra := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	if b, err := os.ReadFile(ra); err != nil || strings.TrimSpace(string(b)) != "1024" {
+		t.Fatalf("%s: %q, %v; want 1024", ra, b, err)
+	}
+
+	data := make([]byte, 16<<20)
+	rand.New(rand.NewSource(1)).Read(data)
+	f := filepath.Join(mnt, "seq")
+	if err := os.WriteFile(f, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Drop the kernel's copy of the file's pages: a remount forgets them.
+	mustRwfs(t, "unmount", mnt)
+	mountAt(t, vol, mnt, "--metrics-addr", "127.0.0.1:0")
+	addr := status(t, mnt).str("metrics_addr")
+	before, _ := scrapeMetrics(t, addr).get("rewindfs_fuse_operations_total", "op", "read")
+	got, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("the file read back differs from what was written")
+	}
+	after, _ := scrapeMetrics(t, addr).get("rewindfs_fuse_operations_total", "op", "read")
+	if n := after - before; n < 16 || n >= 40 {
+		t.Fatalf("a cold read of 16 MiB took %.0f READ requests; want 16 to 39 (1 MiB requests)", n)
 	}
 }

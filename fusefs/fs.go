@@ -91,7 +91,7 @@ func MountOptions(name string, readOnly, allowOther, debug bool) *fuse.MountOpti
 		Options:    []string{"default_permissions"},
 		// Large writes: fewer, larger records and fewer round trips.
 		MaxWrite:     1 << 20,
-		MaxReadAhead: 1 << 20,
+		MaxReadAhead: maxReadAhead, // and SetReadAhead once mounted
 		DirectMount:  true,
 		Debug:        debug,
 		// The writeback cache batches small writes into page-sized ones;
