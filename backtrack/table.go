@@ -43,10 +43,12 @@ func (e Entry) Op() (fsstate.Op, error) {
 // the volume's lock, when it doubled), and no capacity is left over but
 // in the last block.
 //
-// A slot, once written, never changes; dropping records from the front
-// (Rebase) makes new slices of block and chunk headers. So a copy of the
+// A slot, once written, never changes, and neither does a block's or a
+// chunk's slice header (a chunk is allocated at its full length; how much
+// of the last one is used is kept in the table); dropping records from the
+// front (Rebase) makes new slices of those headers. So a copy of the
 // table's headers is a snapshot that can be read without the lock while
-// records are added (Entries).
+// records are added (Entries): adding writes only bytes no snapshot reads.
 const (
 	blockShift = 14
 	blockLen   = 1 << blockShift // slots per block: 512 KiB
@@ -67,27 +69,27 @@ type slot struct {
 }
 
 type table struct {
-	first      lsn.LSN  // LSN of the record in slot 0 (of skip)
-	blocks     [][]slot // blocks[0][skip] is the first record
-	skip       int
-	n          int      // records in the table
-	chunks     [][]byte // arena chunks; chunks[0] is number chunk0
-	chunk0     uint32
-	arenaBytes int // bytes in the arena chunks still held
+	first  lsn.LSN  // LSN of the record in slot 0 (of skip)
+	blocks [][]slot // blocks[0][skip] is the first record
+	skip   int
+	n      int      // records in the table
+	chunks [][]byte // arena chunks; chunks[0] is number chunk0
+	chunk0 uint32
+	used   int // bytes used in the last chunk
 }
 
 // add appends the record at LSN t.first+t.n.
 func (t *table) add(tm int64, typ pagelog.Type, meta []byte, data pagelog.Location) {
 	need := packedLen(meta)
 	last := len(t.chunks) - 1
-	if last < 0 || cap(t.chunks[last])-len(t.chunks[last]) < need {
-		t.chunks = append(t.chunks, make([]byte, 0, max(arenaChunk, need)))
+	if last < 0 || len(t.chunks[last])-t.used < need {
+		t.chunks = append(t.chunks, make([]byte, max(arenaChunk, need)))
 		last++
-		t.arenaBytes += cap(t.chunks[last])
+		t.used = 0
 	}
-	c := t.chunks[last]
-	at := len(c)
-	t.chunks[last] = packMeta(c, meta)
+	at := t.used
+	packMeta(t.chunks[last][at:at:at+need], meta) // in place: the capacity is exact
+	t.used += need
 
 	j := t.skip + t.n
 	if j>>blockShift == len(t.blocks) {
@@ -143,9 +145,6 @@ func (t *table) dropFront(k int) {
 		keep = int(t.slot(0).chunk - t.chunk0)
 	}
 	if keep > 0 {
-		for _, c := range t.chunks[:keep] {
-			t.arenaBytes -= cap(c)
-		}
 		t.chunks = slices.Clone(t.chunks[keep:])
 		t.chunk0 += uint32(keep)
 	}

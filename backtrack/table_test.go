@@ -3,6 +3,7 @@ package backtrack
 import (
 	"bytes"
 	"math/rand"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -130,4 +131,42 @@ func TestTable(t *testing.T) {
 	require.Equal(t, lsn.LSN(11+n), tb.first)
 	tb.add(5, 2, []byte{1}, pagelog.Location{})
 	require.Equal(t, lsn.LSN(11+n), tb.entry(0).LSN)
+}
+
+// TestSnapshotWhileAdding reads a snapshot without the lock while records
+// are added and dropped under it, as Volume.Log does; run with -race.
+func TestSnapshotWhileAdding(t *testing.T) {
+	var mu sync.Mutex
+	tb := table{first: 1}
+	meta := bytes.Repeat([]byte{1, 0, 2, 0}, 300) // about 1 KiB packed: a chunk fills every thousand records
+	for range 5000 {
+		tb.add(1, 2, meta, pagelog.Location{Len: 1})
+	}
+	mu.Lock()
+	snap := tb.records(0, tb.n)
+	mu.Unlock()
+	done := make(chan int)
+	go func() {
+		n := 0
+		for range 20 { // again and again, while the adds go on
+			n = 0
+			for e := range snap {
+				op, err := unpackMeta(e.packed, nil)
+				if err != nil || !bytes.Equal(op, meta) {
+					t.Errorf("record %d: %v", e.LSN, err)
+				}
+				n++
+			}
+		}
+		done <- n
+	}()
+	for i := range 3 * blockLen {
+		mu.Lock()
+		tb.add(int64(i), 2, meta, pagelog.Location{Len: 1})
+		if i%10000 == 0 {
+			tb.dropFront(3000)
+		}
+		mu.Unlock()
+	}
+	require.Equal(t, 5000, <-done)
 }
