@@ -180,6 +180,9 @@ func (l *Log) roll(created int64) error {
 	final := l.path(name)
 	var f File
 	var tmp string
+	if prev == nil {
+		l.firstSpare()
+	}
 	if prev == nil || spareWorthIt(prev.syncs.Load(), prev.size.Load()) {
 		f, tmp = l.takeSpare()
 	}

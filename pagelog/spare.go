@@ -30,10 +30,10 @@ import (
 // segment it seals was synced often (spareWorthIt), and makes a reserved
 // segment otherwise; the spare waits.
 //
-// A segment that is not a spare and is synced often (the first one of a
-// new log, the one a reopened log goes on appending to, one made while a
-// bulk load ran) would pay a journal commit on every fdatasync until it is
-// full. The log moves on from it to the spare at the first Append after it
+// A new log's first segment is a spare, made when the first record is
+// appended (firstSpare). A segment that is not a spare and is synced often
+// (the one a reopened log goes on appending to, one made while a bulk load
+// ran) would pay a journal commit on every fdatasync until it is full. The log moves on from it to the spare at the first Append after it
 // is seen syncing often (spareBetter), leaving a short sealed segment
 // behind: since a spare is kept ready, that is at once.
 
@@ -72,14 +72,33 @@ func (l *Log) prepareSpare() {
 	go func() {
 		defer close(done)
 		defer l.spare.running.Store(false)
-		if err := l.makeSpare(); err != nil {
-			// Only an optimization: roll makes a plain segment instead.
-			_ = l.fs.Remove(l.path(spareName))
-			return
-		}
-		l.spare.made.Add(1)
-		l.spare.ready.Store(true)
+		l.spareNow()
 	}()
+}
+
+// firstSpare makes the spare for the first segment of a new log before
+// roll takes it, in the caller's time: the first write to a new volume
+// waits for 64 MiB of zeros, and its log then starts on a zero-filled
+// segment, instead of on a reserved one that it would leave, at a moment
+// that depends on when the spare was done, once it synced. The caller
+// holds l.mu.
+func (l *Log) firstSpare() {
+	if !l.zeroFill || l.readOnly || l.spare.ready.Load() || !l.spare.running.CompareAndSwap(false, true) {
+		return
+	}
+	defer l.spare.running.Store(false)
+	l.spareNow()
+}
+
+// spareNow makes the spare and marks it ready. A failure only costs the
+// optimization: roll makes a reserved segment instead.
+func (l *Log) spareNow() {
+	if err := l.makeSpare(); err != nil {
+		_ = l.fs.Remove(l.path(spareName))
+		return
+	}
+	l.spare.made.Add(1)
+	l.spare.ready.Store(true)
 }
 
 // makeSpare writes the spare file: zeros, in large writes, then fsync.

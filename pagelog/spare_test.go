@@ -84,14 +84,15 @@ func TestStreamsLeaveTheSpare(t *testing.T) {
 	}
 	_, _, _, err = l.Append(1, nil, data) // the first segment
 	require.NoError(t, err)
-	require.Equal(t, 1, spares(), "a new log gets a spare")
-	require.EqualValues(t, 1, l.spare.made.Load())
+	require.True(t, l.cur.zeroed, "a new log starts on a spare")
+	require.Equal(t, 1, spares(), "and makes the next one")
+	require.EqualValues(t, 2, l.spare.made.Load())
 	for range 3 {
 		appendUntilRoll(false)
 		require.False(t, l.cur.zeroed, "a stream without syncs gets reserved segments")
 	}
 	require.Equal(t, 1, spares())
-	require.EqualValues(t, 1, l.spare.made.Load(), "the spare waits; nothing is zeroed for the stream")
+	require.EqualValues(t, 2, l.spare.made.Load(), "the spare waits; nothing is zeroed for the stream")
 
 	n, _, _, err := l.Append(1, nil, data)
 	require.NoError(t, err)
@@ -102,7 +103,7 @@ func TestStreamsLeaveTheSpare(t *testing.T) {
 	require.Len(t, l.Segments(), segs+1)
 	require.True(t, l.cur.zeroed)
 	require.Equal(t, 1, spares(), "and a new spare is made")
-	require.EqualValues(t, 2, l.spare.made.Load())
+	require.EqualValues(t, 3, l.spare.made.Load())
 	appendUntilRoll(true)
 	require.True(t, l.cur.zeroed, "a synced segment is followed by the spare")
 }
@@ -143,19 +144,21 @@ func TestCrashWithSpareLosesNothingSynced(t *testing.T) {
 }
 
 // A segment not made from a spare pays a journal commit on every
-// fdatasync. The first segment of a new log, and the one a reopened log
-// goes on appending to, are such segments: once they are synced often, a
-// spare is made and the log moves on to it at the next Append, long before
-// the segment is full. Records on both sides of the move survive a reopen.
+// fdatasync. A new log starts on a spare; the segment a bulk load rolled to
+// and the one a reopened log goes on appending to are reserved: once they
+// are synced often the log moves on to the spare at the next Append, long
+// before the segment is full. Records on both sides of each move survive
+// a reopen.
 func TestSyncedSegmentMovesOnToSpare(t *testing.T) {
 	mem := NewMemFS()
 	opts := preallocOpts(mem)
 	opts.SegmentSize = 8 << 20 // the moves below happen long before a segment is full
 	opts.ZeroFill = true
 	var recs []testRecord
-	add := func(l *Log, sync bool) {
+	add := func(l *Log, sync bool, size int) {
 		t.Helper()
-		data := []byte("a small page")
+		data := make([]byte, size)
+		data[0] = byte(len(recs))
 		n, tm, loc, err := l.Append(1, []byte("m"), data)
 		require.NoError(t, err)
 		recs = append(recs, testRecord{lsn: n, time: tm, typ: 1, meta: []byte("m"), data: data, loc: loc})
@@ -165,28 +168,35 @@ func TestSyncedSegmentMovesOnToSpare(t *testing.T) {
 	}
 	l, _, err := Open(opts, nil)
 	require.NoError(t, err)
-	add(l, true)
-	require.Len(t, l.Segments(), 1)
-	require.False(t, l.cur.zeroed, "the first segment is only reserved")
+	add(l, true, 100)
+	require.True(t, l.cur.zeroed, "a new log starts on a spare")
+	for len(l.Segments()) == 1 { // a bulk load fills it
+		add(l, false, 256<<10)
+	}
+	require.False(t, l.cur.zeroed, "the segment after a bulk load is only reserved")
 	l.waitSpare()
-	add(l, true)
-	require.Len(t, l.Segments(), 2, "moved on to the spare")
+	add(l, true, 100) // the database commits again
+	add(l, true, 100)
+	require.Len(t, l.Segments(), 3, "moved on to the spare")
 	require.True(t, l.cur.zeroed)
 	for range 50 {
-		add(l, true)
+		add(l, true, 100)
 	}
 	l.waitSpare()
-	require.Len(t, l.Segments(), 2, "a zeroed segment is kept until it is full")
+	require.Len(t, l.Segments(), 3, "a zeroed segment is kept until it is full")
+	for len(l.Segments()) == 3 {
+		add(l, false, 256<<10)
+	}
 	require.NoError(t, l.Close())
 
 	l, _, err = Open(opts, nil) // a reopened log makes a spare, and moves on to it once synced
 	require.NoError(t, err)
 	require.False(t, l.cur.zeroed, "what is past the last record of a reopened segment is not known")
 	l.waitSpare()
-	add(l, true)
-	require.Len(t, l.Segments(), 2)
-	add(l, false)
-	require.Len(t, l.Segments(), 3)
+	add(l, true, 100)
+	require.Len(t, l.Segments(), 4)
+	add(l, false, 100)
+	require.Len(t, l.Segments(), 5)
 	require.True(t, l.cur.zeroed)
 	require.NoError(t, l.Close())
 
