@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -169,4 +170,9 @@ func TestSnapshotWhileAdding(t *testing.T) {
 		mu.Unlock()
 	}
 	require.Equal(t, 5000, <-done)
+}
+
+// The memory figure of the history rests on the slot's size.
+func TestSlotIs32Bytes(t *testing.T) {
+	require.EqualValues(t, 32, unsafe.Sizeof(slot{}))
 }

@@ -33,9 +33,10 @@ import (
 // A new log's first segment is a spare, made when the first record is
 // appended (firstSpare). A segment that is not a spare and is synced often
 // (the one a reopened log goes on appending to, one made while a bulk load
-// ran) would pay a journal commit on every fdatasync until it is full. The log moves on from it to the spare at the first Append after it
-// is seen syncing often (spareBetter), leaving a short sealed segment
-// behind: since a spare is kept ready, that is at once.
+// ran) would pay a journal commit on every fdatasync until it is full. The
+// log moves on from it to the spare at the first Append after it is seen
+// syncing often (spareBetter), leaving a short sealed segment behind:
+// since a spare is kept ready, that is at once.
 
 const spareName = "spare" + segTempSuffix
 
