@@ -549,7 +549,7 @@ func (h *History) CommonAncestor(ls ...lsn.LSN) (lsn.LSN, error) {
 // record inside a window that starts at ns (Head()+1 if there is none).
 // Record times never decrease (the log makes them so).
 func (h *History) TimeEdge(ns int64) lsn.LSN {
-	k := h.entries.search(func(i int) bool { return h.entries.time(i) >= ns })
+	k := sort.Search(h.entries.n, func(i int) bool { return h.entries.time(i) >= ns })
 	return h.base + 1 + lsn.LSN(k)
 }
 

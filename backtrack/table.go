@@ -153,21 +153,6 @@ func (t *table) dropFront(k int) {
 	}
 }
 
-// search returns the smallest i in [0, n) for which f(i) is true, or n (f
-// must be false, then true).
-func (t *table) search(f func(i int) bool) int {
-	lo, hi := 0, t.n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if !f(m) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
-}
-
 // records returns the records i in [from, to) of a snapshot of the table:
 // it may be ranged over after the caller's lock is released.
 func (t *table) records(from, to int) iter.Seq[Entry] {
