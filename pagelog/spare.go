@@ -65,7 +65,7 @@ func (l *Log) spareBetter() bool {
 // prepareSpare starts making a spare if there is none and none is being
 // made. The caller holds l.mu.
 func (l *Log) prepareSpare() {
-	if !l.zeroFill || l.readOnly || l.spare.ready.Load() || !l.spare.running.CompareAndSwap(false, true) {
+	if !l.claimSpare() {
 		return
 	}
 	done := make(chan struct{})
@@ -84,11 +84,18 @@ func (l *Log) prepareSpare() {
 // that depends on when the spare was done, once it synced. The caller
 // holds l.mu.
 func (l *Log) firstSpare() {
-	if !l.zeroFill || l.readOnly || l.spare.ready.Load() || !l.spare.running.CompareAndSwap(false, true) {
+	if !l.claimSpare() {
 		return
 	}
 	defer l.spare.running.Store(false)
 	l.spareNow()
+}
+
+// claimSpare says whether the caller should make a spare: spares are on,
+// there is none, and no one else is making one (from now on, the caller
+// is, until it clears l.spare.running).
+func (l *Log) claimSpare() bool {
+	return l.zeroFill && !l.readOnly && !l.spare.ready.Load() && l.spare.running.CompareAndSwap(false, true)
 }
 
 // spareNow makes the spare and marks it ready. A failure only costs the
