@@ -66,8 +66,12 @@ func (fs *FS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint
 	return uint32(len(data)), fuse.OK
 }
 
-// Flush has nothing to do: every write is in the log when it returns.
-func (fs *FS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status { return fuse.OK }
+// Flush, sent at every close, hands the log's buffered records to the OS
+// (not to the disk: that is fsync), so that what a closed file holds
+// survives the daemon's end, as it did before the log had a buffer.
+func (fs *FS) Flush(cancel <-chan struct{}, in *fuse.FlushIn) fuse.Status {
+	return errno(fs.v.WriteOut())
+}
 
 // Release closes a handle; the last close of an unlinked file drops it.
 func (fs *FS) Release(cancel <-chan struct{}, in *fuse.ReleaseIn) {

@@ -19,13 +19,16 @@ const keepScratch = 4 << 20
 // part is. meta is stored as is; data is compressed with the log's codec
 // when that makes it smaller.
 //
-// When Append returns, the record is written to the OS (ReadData can read
-// it) but not yet durable: call Sync. If the record does not fit in the
+// When Append returns, the record is readable with ReadData but not yet
+// durable: call Sync. A record of up to bufferedMax bytes is only copied
+// to the log's write buffer (writebuf.go); a larger one is written to the
+// segment file at once. If the record does not fit in the
 // current segment, Append first moves on to a new segment (see roll).
 //
 // A failed write breaks the log: this and every later Append and Sync
-// return the same error, which wraps ErrBroken and the cause (for example
-// syscall.ENOSPC). ErrTooLarge and ErrInvalidType leave the log usable.
+// return the same error, which wraps ErrBroken and the cause. A full disk
+// (syscall.ENOSPC) does not: the record is not taken and a later Append
+// can succeed. ErrTooLarge and ErrInvalidType leave the log usable too.
 func (l *Log) Append(t Type, meta, data []byte) (lsn.LSN, int64, Location, error) {
 	if t == TypeInvalid {
 		return 0, 0, Location{}, ErrInvalidType
@@ -61,25 +64,12 @@ func (l *Log) Append(t Type, meta, data []byte) (lsn.LSN, int64, Location, error
 	}
 	seg := l.cur
 	off := seg.size.Load()
-	n, err := seg.f.WriteAt(rec, off)
-	if err == nil && n < len(rec) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		err = fmt.Errorf("pagelog: append lsn %d: write segment %s offset %d: %w", h.lsn, seg.name, off, err)
-		if errors.Is(err, syscall.ENOSPC) {
-			// A full disk. Nothing of this record was acknowledged, so cut
-			// off whatever part of it reached the file and stay usable:
-			// the caller reports ENOSPC, and a later Append succeeds once
-			// space is freed. Only if the cut fails is the log broken.
-			if terr := seg.f.Truncate(off); terr == nil {
-				if l.prealloc {
-					_ = seg.f.Allocate(l.segSize)
-				}
-				return 0, 0, Location{}, err
-			}
+	if len(rec) <= bufferedMax {
+		if err := l.buffer(rec, off); err != nil {
+			return 0, 0, Location{}, err
 		}
-		return 0, 0, Location{}, l.setBroken(err)
+	} else if err := l.writeDirect(seg, rec, off, h.lsn); err != nil {
+		return 0, 0, Location{}, err
 	}
 	if cap(l.scratch) > keepScratch {
 		l.scratch = nil
@@ -104,6 +94,35 @@ func (l *Log) Append(t Type, meta, data []byte) (lsn.LSN, int64, Location, error
 		Codec: h.codec,
 	}
 	return h.lsn, now, loc, nil
+}
+
+// writeDirect writes rec at offset off of seg, after the write buffer.
+// The caller holds l.mu.
+func (l *Log) writeDirect(seg *segment, rec []byte, off int64, n lsn.LSN) error {
+	if err := l.writeOut(); err != nil {
+		return err
+	}
+	w, err := seg.f.WriteAt(rec, off)
+	if err == nil && w < len(rec) {
+		err = io.ErrShortWrite
+	}
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("pagelog: append lsn %d: write segment %s offset %d: %w", n, seg.name, off, err)
+	if errors.Is(err, syscall.ENOSPC) {
+		// A full disk. Nothing of this record was acknowledged, so cut
+		// off whatever part of it reached the file and stay usable: the
+		// caller reports ENOSPC, and a later Append succeeds once space
+		// is freed. Only if the cut fails is the log broken.
+		if terr := seg.f.Truncate(off); terr == nil {
+			if l.prealloc {
+				_ = seg.f.Allocate(l.segSize)
+			}
+			return err
+		}
+	}
+	return l.setBroken(err)
 }
 
 // encode builds the record in the scratch buffer: header, meta, data
@@ -149,7 +168,7 @@ func (l *Log) encode(h *recordHeader, meta, data []byte) []byte {
 // l.next, created at time created (unix ns). The caller holds l.mu. The
 // sync order:
 //
-//  1. cut the current segment to its last record and fsync it, so that a
+//  1. write out the write buffer, cut the current segment to its last record and fsync it, so that a
 //     segment other than the last is always complete and only the last
 //     one can ever have a torn tail;
 //  2. create the new segment under a temporary name, write its header and
@@ -163,6 +182,11 @@ func (l *Log) encode(h *recordHeader, meta, data []byte) []byte {
 func (l *Log) roll(created int64) error {
 	prev := l.cur
 	if old := prev; old != nil {
+		// The buffered records go to the segment they belong to first;
+		// a full disk here leaves everything as it was.
+		if err := l.writeOut(); err != nil {
+			return err
+		}
 		// Give back the preallocated space the segment did not use, so
 		// that a sealed segment ends at its last record.
 		if err := old.f.Truncate(old.size.Load()); err != nil {

@@ -18,8 +18,9 @@ var testVolume = [16]byte{0x72, 0x65, 0x77, 0x69, 0x6e, 0x64, 0x66, 0x73, 1, 2, 
 
 // openTestLog opens a log for a test. An empty opts.Dir becomes a fresh
 // t.TempDir() and a zero VolumeID becomes testVolume. When the test ends,
-// the log is checked with Verify (headers, checksums, contiguous LSNs and
-// segments) before it is closed, so every test checks the log it leaves.
+// the log is written out and checked with Verify (headers, checksums,
+// contiguous LSNs and segments) before it is closed, so every test checks
+// the log it leaves.
 func openTestLog(t testing.TB, opts Options) *Log {
 	t.Helper()
 	if opts.Dir == "" {
@@ -31,6 +32,7 @@ func openTestLog(t testing.TB, opts Options) *Log {
 	l, _, err := Open(opts, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() {
+		_ = l.WriteOut() // Verify reads the files, not the write buffer
 		rep, err := Verify(opts.Dir, opts.FS)
 		if err != nil {
 			t.Errorf("log left by the test does not verify: %v", err)

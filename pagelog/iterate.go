@@ -5,7 +5,8 @@ package pagelog
 // from fn ends the scan and is returned.
 //
 // On a writable log, Scan reads what was appended up to the moment it
-// starts, and any bad record is ErrCorrupt. On a read-only log, Scan first
+// starts (writing out the write buffer first), and any bad record is
+// ErrCorrupt. On a read-only log, Scan first
 // looks for segments another process has added since, and reads every
 // segment to its current end, stopping quietly at an incomplete record at
 // the tail; the records it finds become part of the log (Head, Segments,
@@ -25,6 +26,10 @@ func (l *Log) Scan(fn func(*Scanned) error) error {
 	if l.closed {
 		l.mu.Unlock()
 		return ErrClosed
+	}
+	if err := l.writeOut(); err != nil {
+		l.mu.Unlock()
+		return err
 	}
 	segs := l.segTable()
 	sizes := make([]int64, len(segs))

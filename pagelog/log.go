@@ -116,6 +116,7 @@ type segment struct {
 	removed   atomic.Bool  // deleted by RemoveThrough; f is closed
 	syncs     atomic.Int64 // fdatasyncs Sync ran on it, to judge whether a zero-filled spare pays (spare.go)
 	zeroed    bool         // made from a spare: its blocks past the last record hold written zeros (spare.go)
+	pendFrom  atomic.Int64 // offset of the first record still in the write buffer, 0 if none (writebuf.go)
 	ix        *indexBuf    // the segment being appended to: its index so far (index.go); under Log.mu
 }
 
@@ -152,6 +153,7 @@ type Log struct {
 	next     lsn.LSN  // LSN of the next record
 	lastTime int64    // time of the last record
 	scratch  []byte   // reused buffer for encoding a record
+	pend     []byte   // the write buffer: records of cur not yet written to its file (writebuf.go)
 	closed   bool
 
 	// segs is the segment table, indexed by Location.Seg. It is replaced,
@@ -268,7 +270,9 @@ func (l *Log) Close() error {
 	if b := l.broken.Load(); b != nil {
 		err = b
 	} else if !l.readOnly && l.cur != nil && l.Durable() < l.Head() {
-		if serr := l.cur.f.Datasync(); serr != nil {
+		if werr := l.writeOut(); werr != nil {
+			err = fmt.Errorf("pagelog: close: %w", werr)
+		} else if serr := l.cur.f.Datasync(); serr != nil {
 			err = l.setBroken(fmt.Errorf("pagelog: close: fdatasync segment %s: %w", l.cur.name, serr))
 		} else {
 			l.durable.Store(l.head.Load())

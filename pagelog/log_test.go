@@ -240,6 +240,9 @@ func TestReadOnlyFollows(t *testing.T) {
 	for range 10 {
 		want = append(want, appendTest(t, w, rng, 5, 1000))
 	}
+	// Another process sees records once they are written out (at a sync,
+	// a close on the mount, or a full write buffer).
+	require.NoError(t, w.WriteOut())
 	ro := opts
 	ro.ReadOnly = true
 	r, rep, err := Open(ro, nil)
@@ -252,6 +255,7 @@ func TestReadOnlyFollows(t *testing.T) {
 	for range 20 {
 		want = append(want, appendTest(t, w, rng, 5, 1000))
 	}
+	require.NoError(t, w.WriteOut())
 	requireSameRecords(t, want, scanAll(t, r))
 	require.Equal(t, w.Head(), r.Head())
 	require.Equal(t, w.Segments(), r.Segments())

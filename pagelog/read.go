@@ -34,7 +34,7 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 		avail := max(int64(loc.Len)-off, 0)
 		n := int(min(int64(len(dst)), avail))
 		if n > 0 {
-			got, err := seg.f.ReadAt(dst[:n], int64(loc.Off)+off)
+			got, err := l.readSeg(seg, dst[:n], int64(loc.Off)+off)
 			if got < n && seg.removed.Load() {
 				return 0, fmt.Errorf("%w: %s", ErrSegmentRemoved, seg.name)
 			}
@@ -47,7 +47,7 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 		}
 		return n, shortRead(n, len(dst), seg.name, loc, off)
 	}
-	raw, err := l.cache.get(seg, loc)
+	raw, err := l.cache.get(seg, loc, l.readSeg)
 	if err != nil {
 		if seg.removed.Load() {
 			return 0, fmt.Errorf("%w: %s", ErrSegmentRemoved, seg.name)
@@ -95,8 +95,8 @@ type cacheEntry struct {
 func (c *dataCache) init() { c.entries = make([]cacheEntry, 0, cacheEntries) }
 
 // get returns the decompressed data part at loc, from the cache or by
-// reading and decompressing it.
-func (c *dataCache) get(seg *segment, loc Location) ([]byte, error) {
+// reading it with read and decompressing it.
+func (c *dataCache) get(seg *segment, loc Location, read func(*segment, []byte, int64) (int, error)) ([]byte, error) {
 	c.mu.Lock()
 	for i, e := range c.entries {
 		if e.seg == seg && e.off == loc.Off {
@@ -111,7 +111,7 @@ func (c *dataCache) get(seg *segment, loc Location) ([]byte, error) {
 	// Decompress without the lock; two readers missing the same record at
 	// once both decompress it, which is harmless.
 	stored := make([]byte, loc.Len)
-	if n, err := seg.f.ReadAt(stored, int64(loc.Off)); n < len(stored) {
+	if n, err := read(seg, stored, int64(loc.Off)); n < len(stored) {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}

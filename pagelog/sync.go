@@ -17,6 +17,9 @@ import (
 // LSN, one of them leads the next. Sync returns at once if upTo is already
 // durable.
 //
+// Sync writes out the write buffer first; if that fails with ENOSPC, Sync
+// returns the error and the log stays usable (writebuf.go).
+//
 // A failed fdatasync breaks the log: the kernel may have dropped the dirty
 // pages it could not write, so a later successful fdatasync would prove
 // nothing. This and every later Sync and Append return the same error.
@@ -52,12 +55,23 @@ func (l *Log) Sync(upTo lsn.LSN) error {
 	l.syncing = true
 	l.syncMu.Unlock()
 
-	// Take the file and the head together: everything appended up to
-	// target is in seg (an older segment is already durable), so one
-	// fdatasync of seg covers it. Appends may go on while it runs.
+	// Write out the buffer and take the file and the head together:
+	// everything appended up to target is then in seg's file (an older
+	// segment is already durable), so one fdatasync of seg covers it.
+	// Appends may go on while it runs.
 	l.mu.Lock()
 	seg, target := l.cur, l.Head()
+	werr := l.writeOut()
 	l.mu.Unlock()
+	if werr != nil {
+		// A full disk (the log stays usable; the records wait in the
+		// buffer) or a broken log: either way nothing was synced.
+		l.syncMu.Lock()
+		l.syncing = false
+		l.syncCond.Broadcast()
+		l.syncMu.Unlock()
+		return werr
+	}
 	var err error
 	if seg != nil {
 		err = seg.f.Datasync()

@@ -283,6 +283,9 @@ func TestCloneRefusals(t *testing.T) {
 	compactAll(t, v)
 	root := t.TempDir()
 	dst := filepath.Join(root, "c")
+	// The files as a reader sees them, with every record written out, as
+	// a mounted parent's sync (the Durable callback) would leave them.
+	require.NoError(t, v.WriteOut())
 	before := fingerprint(t, dir)
 
 	_, err := Clone(dir, dst, CloneOptions{Target: lsnTarget(old - 10), Now: clock.Now})

@@ -1,13 +1,14 @@
 package volume
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 
 	"github.com/rewindfs/rewindfs/backtrack"
-
 	"github.com/rewindfs/rewindfs/fsstate"
 	"github.com/rewindfs/rewindfs/lsn"
+	"github.com/rewindfs/rewindfs/pagelog"
 )
 
 // The file system operations. Each change is one record; each returns the
@@ -274,7 +275,32 @@ func (v *Volume) Sync() error {
 	v.mu.Unlock()
 	if err := v.log.Sync(head); err != nil {
 		v.logf("sync through LSN %d: %v", head, err)
-		return syscall.EIO
+		return syncErrno(err)
+	}
+	return nil
+}
+
+// syncErrno is what the application sees of a failed log sync: ENOSPC
+// when the disk was too full to write the buffered records out (nothing is
+// lost; a later fsync retries), EIO otherwise.
+func syncErrno(err error) error {
+	if errors.Is(err, syscall.ENOSPC) && !errors.Is(err, pagelog.ErrBroken) {
+		return syscall.ENOSPC
+	}
+	return syscall.EIO
+}
+
+// WriteOut hands the records appended so far to the OS, without syncing
+// them (pagelog's write buffer): from then on they survive the end of the
+// daemon, though not of the machine. FUSE's flush, sent at every close,
+// calls it.
+func (v *Volume) WriteOut() error {
+	if v.readOnly {
+		return nil
+	}
+	if err := v.log.WriteOut(); err != nil {
+		v.logf("write out buffered records: %v", err)
+		return syncErrno(err)
 	}
 	return nil
 }
