@@ -22,8 +22,8 @@ const keepScratch = 4 << 20
 // When Append returns, the record is readable with ReadData but not yet
 // durable: call Sync. A record of up to bufferedMax bytes is only copied
 // to the log's write buffer (writebuf.go); a larger one is written to the
-// segment file at once. If the record does not fit in the
-// current segment, Append first moves on to a new segment (see roll).
+// segment file at once. If the record does not fit in the current
+// segment, Append first moves on to a new segment (see roll).
 //
 // A failed write breaks the log: this and every later Append and Sync
 // return the same error, which wraps ErrBroken and the cause. A full disk
@@ -168,9 +168,9 @@ func (l *Log) encode(h *recordHeader, meta, data []byte) []byte {
 // l.next, created at time created (unix ns). The caller holds l.mu. The
 // sync order:
 //
-//  1. write out the write buffer, cut the current segment to its last record and fsync it, so that a
-//     segment other than the last is always complete and only the last
-//     one can ever have a torn tail;
+//  1. write out the write buffer, cut the current segment to its last
+//     record and fsync it, so that a segment other than the last is
+//     always complete and only the last one can ever have a torn tail;
 //  2. create the new segment under a temporary name, write its header and
 //     reserve its full size (reading as zeros, where recovery sees the end);
 //  3. fsync it, so that the header is on disk before the name is;

@@ -19,13 +19,13 @@
 // one goes straight to the file) and WriteOut hands the buffer to the OS;
 // Sync does both and makes the records durable. The sync order is written
 // out where it happens: Sync (sync.go) writes out the buffer and
-// fdatasyncs the last segment; moving on to a new segment (roll in append.go) first fdatasyncs
-// the old one, then creates the new one under a temporary name, syncs it,
-// renames it and syncs the directory. So only the last segment can ever
-// end in a torn record, and Open (recover.go) cuts such a tail (keeping a
-// copy) while it reports every other damage as ErrCorrupt. After a failed
-// write (other than ENOSPC, which the log survives) or sync the log is
-// broken: it returns the same error for ever
+// fdatasyncs the last segment; moving on to a new segment (roll in
+// append.go) first fdatasyncs the old one, then creates the new one under
+// a temporary name, syncs it, renames it and syncs the directory. So only
+// the last segment can ever end in a torn record, and Open (recover.go)
+// cuts such a tail (keeping a copy) while it reports every other damage as
+// ErrCorrupt. After a failed write (other than ENOSPC, which the log
+// survives) or sync the log is broken: it returns the same error for ever
 // rather than pretend that lost data is durable.
 //
 // # Testing seams

@@ -6,11 +6,11 @@ package pagelog
 //
 // On a writable log, Scan reads what was appended up to the moment it
 // starts (writing out the write buffer first), and any bad record is
-// ErrCorrupt. On a read-only log, Scan first
-// looks for segments another process has added since, and reads every
-// segment to its current end, stopping quietly at an incomplete record at
-// the tail; the records it finds become part of the log (Head, Segments,
-// and the Locations ReadData takes).
+// ErrCorrupt. On a read-only log, Scan first looks for segments another
+// process has added since, and reads every segment to its current end,
+// stopping quietly at an incomplete record at the tail; the records it
+// finds become part of the log (Head, Segments, and the Locations ReadData
+// takes).
 func (l *Log) Scan(fn func(*Scanned) error) error {
 	if l.readOnly {
 		l.scanMu.Lock()
