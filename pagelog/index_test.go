@@ -232,7 +232,7 @@ func TestVerifySealedFindsRot(t *testing.T) {
 	opts := Options{Dir: "/log", VolumeID: testVolume, FS: mem, SegmentSize: 64 << 10}
 	l, _, err := Open(opts, nil)
 	require.NoError(t, err)
-	require.NoError(t, l.VerifySealed(nil))
+	require.NoError(t, l.VerifySealed(nil, nil))
 	l.waitIndexer()
 	require.NoError(t, l.Close())
 
@@ -243,10 +243,25 @@ func TestVerifySealedFindsRot(t *testing.T) {
 	l, _, err = Open(opts, nil)
 	require.NoError(t, err, "open trusts the index")
 	defer l.Close()
-	err = l.VerifySealed(nil)
+	err = l.VerifySealed(nil, nil)
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.Contains(t, err.Error(), "segment "+seg)
 	stop := make(chan struct{})
 	close(stop)
-	require.NoError(t, l.VerifySealed(stop), "stopped before it read anything")
+	require.NoError(t, l.VerifySealed(stop, nil), "stopped before it read anything")
+
+	// A plan that skips the rotted segment reads every other sealed one,
+	// finds nothing, and is told of each segment it read with its size.
+	sealed := len(indexFiles(t, mem))
+	checked := map[string]int64{}
+	plan := &ScrubPlan{
+		Skip:    func(name string, size int64) bool { return name == seg },
+		Checked: func(name string, size int64) { checked[name] = size },
+	}
+	require.NoError(t, l.VerifySealed(nil, plan))
+	require.NotContains(t, checked, seg)
+	require.Len(t, checked, sealed-1)
+	for name, size := range checked {
+		require.Equal(t, int64(len(readMemFile(t, mem, "/log/"+name))), size, name)
+	}
 }
