@@ -112,12 +112,13 @@ func restoreAt(t *testing.T, b Bucket, l lsn.LSN) (RestoreReport, map[string]str
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "restored")
 	tg := lsn.Target{Kind: lsn.TargetLSN, LSN: l, Text: l.String()}
-	var total, got int64
+	var total int64
+	var got atomic.Int64 // Progress is called from each download
 	rep, err := Restore(context.Background(), b, RestoreOptions{Dir: dst, At: &tg,
-		Started: func(n int64) { total = n }, Progress: func(n int) { got += int64(n) }})
+		Started: func(n int64) { total = n }, Progress: func(n int) { got.Add(int64(n)) }})
 	require.NoError(t, err)
 	require.Equal(t, rep.Bytes, total)
-	require.Equal(t, total, got, "progress counts every byte downloaded, base image included")
+	require.Equal(t, total, got.Load(), "progress counts every byte downloaded, base image included")
 	v, err := volume.Open(dst, volume.Options{ReadOnly: true, Logf: t.Logf})
 	require.NoError(t, err)
 	defer v.Close()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,13 +304,14 @@ func TestRestore(t *testing.T) {
 	archived := u.ArchivedThrough()
 
 	ctx := context.Background()
-	var total, got int64
-	dst := t.TempDir() // an empty directory is a fine destination
-	rep, err := Restore(ctx, b, RestoreOptions{Dir: dst, Started: func(n int64) { total = n }, Progress: func(n int) { got += int64(n) }})
+	var total int64
+	var got atomic.Int64 // Progress is called from each download
+	dst := t.TempDir()   // an empty directory is a fine destination
+	rep, err := Restore(ctx, b, RestoreOptions{Dir: dst, Started: func(n int64) { total = n }, Progress: func(n int) { got.Add(int64(n)) }})
 	require.NoError(t, err)
 	require.Equal(t, archived, rep.LastLSN)
 	require.Equal(t, archived, rep.Target)
-	require.Equal(t, total, got)
+	require.Equal(t, total, got.Load())
 	require.Equal(t, rep.Bytes, total)
 
 	r, err := volume.Open(dst, volume.Options{ReadOnly: true, Logf: t.Logf})
