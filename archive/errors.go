@@ -26,6 +26,10 @@ var (
 	// or CRC-32C its manifest (or its own metadata) gives.
 	ErrChecksum = errors.New("archive: checksum mismatch")
 
+	// ErrRestoreRunning is returned when another restore into the same
+	// place holds its work directory.
+	ErrRestoreRunning = errors.New("archive: another restore into this place is running")
+
 	// ErrGap is returned when the segments a manifest names do not form one
 	// run of LSNs from the manifest's base: a restore could not rebuild
 	// what lies after the gap.

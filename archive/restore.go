@@ -75,7 +75,10 @@ type RestoreReport struct {
 	Target    lsn.LSN   `json:"target_lsn"`
 	TargetAt  time.Time `json:"target_time"`
 	RewindLSN lsn.LSN   `json:"rewind_lsn,omitempty"` // the rewind record, if the volume was rewound to the target
-	Seconds   float64   `json:"seconds"`
+	// ReusedBytes is what an earlier, interrupted restore into the same
+	// place had downloaded and this one checked and kept (of Bytes).
+	ReusedBytes int64   `json:"reused_bytes,omitempty"`
+	Seconds     float64 `json:"seconds"`
 }
 
 // Restore makes a new volume from the archive in b: the chain of segments
@@ -125,36 +128,51 @@ func Restore(ctx context.Context, b Bucket, o RestoreOptions) (RestoreReport, er
 	rep.Segments, rep.FirstLSN, rep.LastLSN = len(segs), segs[0].FirstLSN, segs[len(segs)-1].LastLSN
 
 	// Build the volume beside its final place, so that a failure leaves
-	// nothing at dir and the final rename is atomic.
-	tmp := filepath.Join(filepath.Dir(dir), fmt.Sprintf(".%s.restoring-%d", filepath.Base(dir), os.Getpid()))
-	if err := os.RemoveAll(tmp); err != nil {
+	// nothing at dir and the final rename is atomic. The work directory
+	// survives an interrupted download, which the next restore into the
+	// same place goes on from (work.go).
+	w, err := openWork(dir)
+	if err != nil {
 		return rep, err
 	}
-	if err := os.MkdirAll(filepath.Join(tmp, volume.LogDir), 0o700); err != nil {
-		return rep, fmt.Errorf("restore: %w", err)
-	}
-	done := false
+	done, keep := false, false
 	defer func() {
-		if !done {
-			_ = os.RemoveAll(tmp)
+		if !done && !keep {
+			_ = os.RemoveAll(w.dir)
 		}
+		w.unlock()
 	}()
 
 	if o.Started != nil {
 		o.Started(rep.Bytes)
 	}
-	logDir := filepath.Join(tmp, volume.LogDir)
-	jobs := make([]downloadJob, len(segs))
-	for i, s := range segs {
-		jobs[i] = downloadJob{obj: s, path: filepath.Join(logDir, segmentFileName(s.FirstLSN))}
+	// Segments and the base image's objects download together; the base
+	// waits in a directory of its own until the volume is made, since a
+	// volume directory is made empty but for its log.
+	var jobs []downloadJob
+	for _, s := range segs {
+		jobs = append(jobs, downloadJob{obj: s, path: filepath.Join(w.logDir(), segmentFileName(s.FirstLSN))})
+	}
+	if base != nil {
+		jobs = append(jobs, baseJobs(base, w.baseDir())...)
+	}
+	jobs, rep.ReusedBytes, err = w.prepare(jobs, o.Progress)
+	if err != nil {
+		return rep, err
 	}
 	if err := downloadAll(ctx, b, m.Seq, jobs, restoreParallel, o.Progress); err != nil {
+		if resumable(err) {
+			keep = true
+			return rep, fmt.Errorf("%w; what was downloaded is kept in %s: run the same restore again to go on from there, or remove that directory to start over", err, w.dir)
+		}
 		return rep, err
 	}
-	if err := syncDir(logDir); err != nil {
-		return rep, err
+	for _, d := range []string{w.logDir(), filepath.Join(w.baseDir(), baseimage.PagesDir), w.baseDir()} {
+		if err := syncDir(d); err != nil {
+			return rep, err
+		}
 	}
-	vr, err := pagelog.Verify(logDir, nil)
+	vr, err := pagelog.Verify(w.logDir(), nil)
 	if err != nil {
 		return rep, fmt.Errorf("restore from %s: the segments' records do not check out: %w", b, err)
 	}
@@ -163,20 +181,21 @@ func Restore(ctx context.Context, b Bucket, o RestoreOptions) (RestoreReport, er
 			ErrChecksum, b, vr.First, vr.Head, vr.TornBytes, m.Seq, rep.FirstLSN, rep.LastLSN)
 	}
 
+	vol := w.volDir()
 	settings := *m.Settings
 	settings.Archive, settings.ArchiveEndpoint, settings.ArchiveCredentialsFile = "", "", ""
-	if err := volume.CreateWith(tmp, &settings); err != nil {
+	if err := volume.CreateWith(vol, &settings); err != nil {
 		return rep, fmt.Errorf("restore: %w", err)
 	}
-	// The base image goes in after the settings (a volume directory is
-	// made empty but for its log); the volume is not in place until the
-	// rename below.
 	if base != nil {
-		if err := downloadBase(ctx, b, m.Seq, base, tmp, o.Progress); err != nil {
+		if err := os.Rename(w.baseDir(), filepath.Join(vol, baseimage.Dir)); err != nil {
+			return rep, fmt.Errorf("restore: %w", err)
+		}
+		if err := syncDir(vol); err != nil {
 			return rep, err
 		}
 	}
-	if err := settle(tmp, o, &rep); err != nil {
+	if err := settle(vol, o, &rep); err != nil {
 		return rep, err
 	}
 	if o.Branch {
@@ -184,7 +203,7 @@ func Restore(ctx context.Context, b Bucket, o RestoreOptions) (RestoreReport, er
 		if o.Now != nil {
 			now = o.Now()
 		}
-		s, err := volume.BranchFrom(tmp, b.String(), rep.Target, now)
+		s, err := volume.BranchFrom(vol, b.String(), rep.Target, now)
 		if err != nil {
 			return rep, fmt.Errorf("restore: %w", err)
 		}
@@ -193,10 +212,11 @@ func Restore(ctx context.Context, b Bucket, o RestoreOptions) (RestoreReport, er
 
 	// rename(2) itself, not os.Rename, which refuses to replace an
 	// existing (empty) directory.
-	if err := syscall.Rename(tmp, dir); err != nil {
+	if err := syscall.Rename(vol, dir); err != nil {
 		return rep, fmt.Errorf("restore: move the restored volume to %s: %w", dir, err)
 	}
 	done = true
+	_ = os.RemoveAll(w.dir) // the lock file, and an empty base directory
 	if err := syncDir(filepath.Dir(dir)); err != nil {
 		return rep, err
 	}
@@ -320,15 +340,11 @@ func selectFrom(chain []Object, low lsn.LSN, lowTime time.Time, at *lsn.Target, 
 	return nil, fmt.Errorf("%w: target %q", ErrTarget, at.Text)
 }
 
-// downloadBase writes the base image's objects into the new volume's
-// base/ directory, where the volume opens them as the base image a fold
-// left (the state file under baseimage.StateFileName, the page files
-// sparse again). Each is checked like a segment.
-func downloadBase(ctx context.Context, b Bucket, seq uint64, base *Base, volumeDir string, progress func(int)) error {
-	dir := filepath.Join(volumeDir, baseimage.Dir)
-	if err := os.MkdirAll(filepath.Join(dir, baseimage.PagesDir), 0o700); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
+// baseJobs are the downloads of the base image's objects into dir, laid out
+// as a volume's base/ directory, where the volume opens them as the base
+// image a fold left (the state file under baseimage.StateFileName, the
+// page files sparse again). Each is checked like a segment.
+func baseJobs(base *Base, dir string) []downloadJob {
 	jobs := make([]downloadJob, len(base.Objects))
 	for i, o := range base.Objects {
 		path := filepath.Join(dir, baseimage.StateFileName(base.LSN))
@@ -338,13 +354,7 @@ func downloadBase(ctx context.Context, b Bucket, seq uint64, base *Base, volumeD
 		}
 		jobs[i] = downloadJob{obj: o, path: path, sparse: o.Kind == KindBasePages}
 	}
-	if err := downloadAll(ctx, b, seq, jobs, restoreParallel, progress); err != nil {
-		return err
-	}
-	if err := syncDir(filepath.Join(dir, baseimage.PagesDir)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return jobs
 }
 
 // restoreParallel is how many objects a restore downloads at once. An

@@ -1,17 +1,22 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/rewindfs/rewindfs/volume"
 )
 
 // gateBucket holds every Get until want of them are in flight at once (or
@@ -143,4 +148,157 @@ func BenchmarkDownload(b *testing.B) {
 			})
 		}
 	}
+}
+
+// flakyBucket fails every Get of an object in fail, and counts the Gets
+// of each key.
+type flakyBucket struct {
+	*memBucket
+	mu   sync.Mutex
+	fail map[string]bool
+	gets map[string]int
+}
+
+func (f *flakyBucket) Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error) {
+	f.mu.Lock()
+	f.gets[key]++
+	bad := f.fail[key]
+	f.mu.Unlock()
+	if bad {
+		return nil, ObjectInfo{}, errStoreDown
+	}
+	return f.memBucket.Get(ctx, key)
+}
+
+// A restore cut off by the store going away keeps what it downloaded in
+// its work directory, and the next restore into the same place downloads
+// only the rest: a kept file that is not whole, and anything else left
+// there, are not trusted.
+func TestRestoreResumes(t *testing.T) {
+	tv := newTestVolume(t)
+	mb := newMemBucket()
+	tv.write(400 << 10)
+	u := tv.uploader(mb, nil)
+	stop := run(t, u)
+	waitFor(t, "the archive", func() bool { return u.ArchivedThrough() == tv.lastSealed() })
+	require.NoError(t, stop())
+	m, _, err := Latest(context.Background(), mb, 0)
+	require.NoError(t, err)
+	segs := m.Objects
+	require.GreaterOrEqual(t, len(segs), 6)
+
+	// The store fails the last segment: everything before it arrives.
+	b := &flakyBucket{memBucket: mb, fail: map[string]bool{segs[len(segs)-1].Key: true}, gets: map[string]int{}}
+	dst := filepath.Join(t.TempDir(), "restored")
+	_, err = Restore(context.Background(), b, RestoreOptions{Dir: dst})
+	require.ErrorIs(t, err, errStoreDown)
+	require.Contains(t, err.Error(), "run the same restore again")
+	_, serr := os.Stat(dst)
+	require.ErrorIs(t, serr, os.ErrNotExist, "nothing at the destination")
+	workDir := filepath.Join(filepath.Dir(dst), ".restored.restoring")
+	kept, err := filepath.Glob(filepath.Join(workDir, "vol", "log", "*.seg"))
+	require.NoError(t, err)
+	require.Len(t, kept, len(segs)-1, "every segment but the failed one is kept")
+
+	// Damage one kept file and leave junk beside them.
+	sort.Strings(kept)
+	flip, err := os.ReadFile(kept[1])
+	require.NoError(t, err)
+	flip[len(flip)/2] ^= 1
+	require.NoError(t, os.WriteFile(kept[1], flip, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(workDir, "vol", "rewindfs.json"), []byte("{}"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(workDir, "vol", "log", "junk.seg.tmp"), []byte("x"), 0o600))
+
+	b.fail = nil
+	b.gets = map[string]int{}
+	var total int64
+	var got atomic.Int64
+	rep, err := Restore(context.Background(), b, RestoreOptions{Dir: dst,
+		Started: func(n int64) { total = n }, Progress: func(n int) { got.Add(int64(n)) }})
+	require.NoError(t, err)
+	for i, s := range segs {
+		want := 0
+		if i == 1 || i == len(segs)-1 {
+			want = 1 // the damaged copy and the one never downloaded
+		}
+		require.Equal(t, want, b.gets[s.Key], "GETs of %s", s.Key)
+	}
+	require.Equal(t, rep.Bytes-segs[1].Size-segs[len(segs)-1].Size, rep.ReusedBytes)
+	require.Equal(t, total, got.Load(), "progress counts the kept bytes too")
+	_, serr = os.Stat(workDir)
+	require.ErrorIs(t, serr, os.ErrNotExist, "the work directory is gone after success")
+
+	r, err := volume.Open(dst, volume.Options{ReadOnly: true, Logf: t.Logf})
+	require.NoError(t, err)
+	defer r.Close()
+	require.Equal(t, m.Objects[len(segs)-1].LastLSN, r.Head())
+	buf := make([]byte, len(tv.data))
+	n, err := r.Read(tv.ino, 0, buf)
+	require.NoError(t, err)
+	require.Positive(t, n)
+	require.True(t, bytes.Equal(tv.data[:n], buf[:n]), "the restored file is the archived part of the written one")
+}
+
+// Two restores into one place: the second is refused while the first
+// holds the work directory.
+func TestRestoreRefusesASecondRestoreIntoThePlace(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "restored")
+	w, err := openWork(dst)
+	require.NoError(t, err)
+	_, err = openWork(dst)
+	require.ErrorIs(t, err, ErrRestoreRunning)
+	w.unlock()
+	w2, err := openWork(dst)
+	require.NoError(t, err, "free again once the first let go")
+	w2.unlock()
+}
+
+// cancelBucket calls cancel at the n-th Get of a segment (Ctrl-C while
+// downloading), then serves Gets as usual.
+type cancelBucket struct {
+	*memBucket
+	n      atomic.Int64
+	at     int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelBucket) Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error) {
+	if strings.HasPrefix(key, "segments/") && c.n.Add(1) == c.at {
+		c.cancel()
+		return nil, ObjectInfo{}, ctx.Err()
+	}
+	return c.memBucket.Get(ctx, key)
+}
+
+// A cancelled restore (the CLI cancels on SIGINT and SIGTERM) keeps its
+// work directory like one cut off by the store; a restore that finds a bad
+// object removes it.
+func TestRestoreCancelledKeepsBadObjectRemoves(t *testing.T) {
+	tv := newTestVolume(t)
+	mb := newMemBucket()
+	tv.write(400 << 10)
+	u := tv.uploader(mb, nil)
+	stop := run(t, u)
+	waitFor(t, "the archive", func() bool { return u.ArchivedThrough() == tv.lastSealed() })
+	require.NoError(t, stop())
+	m, _, err := Latest(context.Background(), mb, 0)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b := &cancelBucket{memBucket: mb, at: 3, cancel: cancel}
+	dst := filepath.Join(t.TempDir(), "restored")
+	workDir := filepath.Join(filepath.Dir(dst), ".restored.restoring")
+	_, err = Restore(ctx, b, RestoreOptions{Dir: dst})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Contains(t, err.Error(), workDir)
+	_, serr := os.Stat(workDir)
+	require.NoError(t, serr, "kept for the next run")
+
+	// The next run meets a damaged object in the store: bad data, so the
+	// work directory goes, and nothing is left.
+	mb.damage(m.Objects[len(m.Objects)-1].Key, 100)
+	_, err = Restore(context.Background(), mb, RestoreOptions{Dir: dst})
+	require.ErrorIs(t, err, ErrChecksum)
+	requireNothingAt(t, dst)
 }

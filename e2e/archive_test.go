@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -393,6 +394,48 @@ func TestArchive(t *testing.T) {
 		}
 		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Target != listing.LatestLSN {
 			t.Fatalf("restore --json: %v, want target %d:\n%s", err, listing.LatestLSN, out)
+		}
+		checkRestored(t, dst, sum, dump)
+	})
+
+	t.Run("Resume", func(t *testing.T) {
+		// What an interrupted restore leaves: some of the segments in the
+		// work directory beside the destination (archive.TestRestoreResumes
+		// cuts one off; here the files are put there by hand, so that the
+		// test does not race the download).
+		full := newDir(t, "restored")
+		mustRwfs(t, "restore", url, full, "--endpoint", w.endpoint)
+		segs, err := filepath.Glob(filepath.Join(full, "log", "*.seg"))
+		if err != nil || len(segs) < 3 {
+			t.Fatalf("the restored volume has %d segments (%v)", len(segs), err)
+		}
+		sort.Strings(segs)
+		dst := filepath.Join(newDir(t, "resume"), "vol")
+		work := filepath.Join(filepath.Dir(dst), ".vol.restoring")
+		if err := os.MkdirAll(filepath.Join(work, "vol", "log"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		var kept int64
+		for _, s := range segs[:len(segs)-1] {
+			data, err := os.ReadFile(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(work, "vol", "log", filepath.Base(s)), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			kept += int64(len(data))
+		}
+		out := mustRwfs(t, "restore", url, dst, "--endpoint", w.endpoint, "--json")
+		var rep struct {
+			Bytes  int64 `json:"bytes"`
+			Reused int64 `json:"reused_bytes"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Reused != kept || rep.Bytes <= kept {
+			t.Fatalf("restore --json: %v, want reused_bytes %d of more:\n%s", err, kept, out)
+		}
+		if _, err := os.Stat(work); !os.IsNotExist(err) {
+			t.Errorf("the work directory %s is still there after the restore: %v", work, err)
 		}
 		checkRestored(t, dst, sum, dump)
 	})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -24,7 +26,11 @@ func restoreCommand() *cli.Command {
 			"object's size and CRC-32C against the manifest, then every record, then that the state\n" +
 			"rebuilds. A gap in the chain or a bad object is an error naming the object, and nothing\n" +
 			"is left at NEWVOLUME. The new volume has the archived volume's identity and settings but\n" +
-			"no archive of its own; mount it anywhere.\n\n" +
+			"no archive of its own; mount it anywhere. Four objects download at a time.\n\n" +
+			"The volume is built in .NEWVOLUME.restoring beside NEWVOLUME and renamed into place at the\n" +
+			"end. A restore cut short (the store unreachable, a full disk, Ctrl-C, a crash) leaves that\n" +
+			"directory; run the same command again and it keeps every object already there whole (same\n" +
+			"size and CRC-32C as the manifest) and downloads the rest. Remove it to start over.\n\n" +
 			"--at TARGET restores the state at TARGET: an LSN downloads the segments through the one\n" +
 			"holding it, a time (or duration ago) those through the last one that starts at or before\n" +
 			"it (the state the volume had then), a mark every segment; the new volume is then rewound\n" +
@@ -82,7 +88,11 @@ func runRestore(c *cli.Context, url, dst string, branch bool) error {
 		}
 		o.Progress = func(n int) { _ = bar.Add(n) }
 	}
-	rep, err := archive.Restore(context.Background(), b, o)
+	// Ctrl-C or a TERM ends the downloads cleanly, keeping what arrived
+	// for the next run.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := archive.Restore(ctx, b, o)
 	if bar != nil {
 		if err == nil {
 			_ = bar.Finish()
@@ -96,13 +106,16 @@ func runRestore(c *cli.Context, url, dst string, branch bool) error {
 	if c.Bool("json") {
 		return printJSON(rep)
 	}
-	speed := float64(rep.Bytes) / (1 << 20) / max(rep.Seconds, 1e-3)
+	speed := float64(rep.Bytes-rep.ReusedBytes) / (1 << 20) / max(rep.Seconds, 1e-3) // what came over the network
 	from := "from LSN 1:"
 	if rep.BaseLSN != 0 {
 		from = fmt.Sprintf("base image at LSN %d (%d object(s), %s) +", rep.BaseLSN, rep.BaseObjects, humanBytes(rep.BaseBytes))
 	}
 	fmt.Printf("restored %s from %s (manifest %d): %s %d segment(s), %s in all, LSN %d..%d, in %.1fs (%.1f MiB/s)\n",
 		rep.Volume, rep.Archive, rep.Manifest, from, rep.Segments, humanBytes(rep.Bytes), rep.FirstLSN, rep.LastLSN, rep.Seconds, speed)
+	if rep.ReusedBytes > 0 {
+		fmt.Printf("resumed: %s of it was kept from an interrupted restore, checked, and not downloaded again\n", humanBytes(rep.ReusedBytes))
+	}
 	if rep.RewindLSN != 0 {
 		fmt.Printf("rewound to LSN %d (%s); rewind record LSN %d\n", rep.Target, fmtTime(rep.TargetAt), rep.RewindLSN)
 	} else {
