@@ -175,22 +175,14 @@ func (f *flakyBucket) Get(ctx context.Context, key string) (io.ReadCloser, Objec
 // only the rest: a kept file that is not whole, and anything else left
 // there, are not trusted.
 func TestRestoreResumes(t *testing.T) {
-	tv := newTestVolume(t)
-	mb := newMemBucket()
-	tv.write(400 << 10)
-	u := tv.uploader(mb, nil)
-	stop := run(t, u)
-	waitFor(t, "the archive", func() bool { return u.ArchivedThrough() == tv.lastSealed() })
-	require.NoError(t, stop())
-	m, _, err := Latest(context.Background(), mb, 0)
-	require.NoError(t, err)
+	tv, mb, m := archivedTestVolume(t, 400<<10)
 	segs := m.Objects
 	require.GreaterOrEqual(t, len(segs), 6)
 
 	// The store fails the last segment: everything before it arrives.
 	b := &flakyBucket{memBucket: mb, fail: map[string]bool{segs[len(segs)-1].Key: true}, gets: map[string]int{}}
 	dst := filepath.Join(t.TempDir(), "restored")
-	_, err = Restore(context.Background(), b, RestoreOptions{Dir: dst})
+	_, err := Restore(context.Background(), b, RestoreOptions{Dir: dst})
 	require.ErrorIs(t, err, errStoreDown)
 	require.Contains(t, err.Error(), "run the same restore again")
 	_, serr := os.Stat(dst)
@@ -274,22 +266,14 @@ func (c *cancelBucket) Get(ctx context.Context, key string) (io.ReadCloser, Obje
 // work directory like one cut off by the store; a restore that finds a bad
 // object removes it.
 func TestRestoreCancelledKeepsBadObjectRemoves(t *testing.T) {
-	tv := newTestVolume(t)
-	mb := newMemBucket()
-	tv.write(400 << 10)
-	u := tv.uploader(mb, nil)
-	stop := run(t, u)
-	waitFor(t, "the archive", func() bool { return u.ArchivedThrough() == tv.lastSealed() })
-	require.NoError(t, stop())
-	m, _, err := Latest(context.Background(), mb, 0)
-	require.NoError(t, err)
+	_, mb, m := archivedTestVolume(t, 400<<10)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	b := &cancelBucket{memBucket: mb, at: 3, cancel: cancel}
 	dst := filepath.Join(t.TempDir(), "restored")
 	workDir := filepath.Join(filepath.Dir(dst), ".restored.restoring")
-	_, err = Restore(ctx, b, RestoreOptions{Dir: dst})
+	_, err := Restore(ctx, b, RestoreOptions{Dir: dst})
 	require.ErrorIs(t, err, context.Canceled)
 	require.Contains(t, err.Error(), workDir)
 	_, serr := os.Stat(workDir)

@@ -350,6 +350,23 @@ func TestRestore(t *testing.T) {
 	requireNothingAt(t, dst3)
 }
 
+// archivedTestVolume writes n bytes to a new test volume and archives its
+// sealed segments into a new in-memory bucket; it returns both and the
+// archive's newest manifest.
+func archivedTestVolume(t *testing.T, n int) (*testVolume, *memBucket, *Manifest) {
+	t.Helper()
+	tv := newTestVolume(t)
+	b := newMemBucket()
+	tv.write(n)
+	u := tv.uploader(b, nil)
+	stop := run(t, u)
+	waitFor(t, "the archive", func() bool { return u.ArchivedThrough() == tv.lastSealed() })
+	require.NoError(t, stop())
+	m, _, err := Latest(context.Background(), b, 0)
+	require.NoError(t, err)
+	return tv, b, m
+}
+
 // requireNothingAt checks that a failed restore left nothing behind: no
 // destination and no temporary directory beside it.
 func requireNothingAt(t *testing.T, dst string) {
@@ -364,22 +381,14 @@ func requireNothingAt(t *testing.T, dst string) {
 }
 
 func TestRestoreRefusesBadObjects(t *testing.T) {
-	tv := newTestVolume(t)
-	b := newMemBucket()
-	tv.write(300 << 10)
-	u := tv.uploader(b, nil)
-	stop := run(t, u)
-	waitFor(t, "the archive", func() bool { return u.ArchivedThrough() == tv.lastSealed() })
-	require.NoError(t, stop())
-	m, _, err := Latest(context.Background(), b, 0)
-	require.NoError(t, err)
+	_, b, m := archivedTestVolume(t, 300<<10)
 	victim := m.Objects[1].Key
 	ctx := context.Background()
 
 	// A flipped byte: the metadata still says the right checksum.
 	b.damage(victim, 100)
 	dst := filepath.Join(t.TempDir(), "bad")
-	_, err = Restore(ctx, b, RestoreOptions{Dir: dst})
+	_, err := Restore(ctx, b, RestoreOptions{Dir: dst})
 	require.ErrorIs(t, err, ErrChecksum)
 	require.Contains(t, err.Error(), victim, "the error names the object")
 	requireNothingAt(t, dst)
