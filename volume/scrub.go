@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -53,33 +54,66 @@ func (v *Volume) Scrub(stop <-chan struct{}) (read, trusted int, err error) {
 	if err != nil {
 		v.logf("%v: checking every sealed segment", err)
 	}
-	next := checkedSegs{Segments: map[string]checkedSeg{}}
+	// next starts as what prev says, so that a check stopped halfway (an
+	// unmount) forgets nothing it had not reached yet; a complete one then
+	// drops the segments it did not meet (compaction removed them).
+	next := checkedSegs{Segments: maps.Clone(prev.Segments)}
+	if next.Segments == nil {
+		next.Segments = map[string]checkedSeg{}
+	}
+	met := map[string]bool{}
 	now := v.now()
-	var saveErr error
+	save := func() {
+		if err := writeChecked(path, next); err != nil {
+			v.logf("%v: the next mount checks these segments again", err)
+		}
+	}
 	plan := &pagelog.ScrubPlan{
 		Skip: func(name string, size int64) bool {
+			met[name] = true
 			c, ok := prev.Segments[name]
 			if ok && c.Size == size && now.Sub(c.Checked) < RecheckAfter && !c.Checked.After(now) {
-				next.Segments[name] = c
 				trusted++
 				return true
 			}
+			delete(next.Segments, name) // not trusted: whole again only once read
 			return false
 		},
 		Checked: func(name string, size int64) {
 			read++
 			next.Segments[name] = checkedSeg{Size: size, Checked: v.now()}
-			if err := writeChecked(path, next); err != nil && saveErr == nil {
-				saveErr = err
-				v.logf("%v: the next mount checks these segments again", err)
-			}
+			save()
 		},
 	}
 	err = v.log.VerifySealed(stop, plan)
+	if err != nil {
+		save() // without the damaged segment, which Skip dropped
+	} else if !closed(stop) {
+		gone := false
+		for name := range next.Segments {
+			if !met[name] {
+				delete(next.Segments, name)
+				gone = true
+			}
+		}
+		if gone {
+			save()
+		}
+	}
 	v.mu.Lock()
 	v.damaged = err
 	v.mu.Unlock()
 	return read, trusted, err
+}
+
+// closed says whether stop (nil: never) is closed.
+func closed(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // readChecked reads CheckedFile; a missing file is an empty record.

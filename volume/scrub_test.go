@@ -101,3 +101,62 @@ func TestScrubRemembersCheckedSegments(t *testing.T) {
 	_, _, err = v.Scrub(nil)
 	require.ErrorIs(t, err, pagelog.ErrCorrupt)
 }
+
+// A check stopped halfway (an unmount) keeps the record of the segments it
+// had not reached; a complete one drops those that are gone.
+func TestScrubStoppedKeepsTheRecord(t *testing.T) {
+	v, dir, clock := clockVolume(t, InitOptions{Window: time.Hour, SegmentSize: 1 << 16}, true)
+	defer v.Close()
+	a, err := v.Create(fsstate.RootIno, "db", 0o100600, 0, 0, 0, false)
+	require.NoError(t, err)
+	page := make([]byte, 8192)
+	for i := range 60 {
+		_, err := v.Write(a.Ino, int64(i)*int64(len(page)), page)
+		require.NoError(t, err)
+	}
+	require.NoError(t, v.Sync())
+	sealed := sealedSegments(t, dir)
+	require.GreaterOrEqual(t, len(sealed), 4)
+	_, _, err = v.Scrub(nil)
+	require.NoError(t, err)
+
+	// The first segment's check has expired, the others' have not. The
+	// check reads the first, then is stopped (the clock closes stop when
+	// Scrub asks it the time of that read).
+	path := filepath.Join(dir, CheckedFile)
+	rec, err := readChecked(path)
+	require.NoError(t, err)
+	first := filepath.Base(sealed[0])
+	c := rec.Segments[first]
+	c.Checked = clock.Now().Add(-RecheckAfter)
+	rec.Segments[first] = c
+	require.NoError(t, writeChecked(path, rec))
+	stop := make(chan struct{})
+	calls := 0
+	v.now = func() time.Time {
+		if calls++; calls == 2 {
+			close(stop)
+		}
+		return clock.Now()
+	}
+	read, _, err := v.Scrub(stop)
+	require.NoError(t, err)
+	require.Equal(t, 1, read)
+	got, err := readChecked(path)
+	require.NoError(t, err)
+	require.Len(t, got.Segments, len(sealed), "the segments not reached are still recorded")
+	require.True(t, got.Segments[first].Checked.Equal(clock.Now()))
+
+	// A segment the record names that the log no longer has is dropped
+	// by the next complete check.
+	v.now = clock.Now
+	got.Segments["00000000000000ff.seg"] = checkedSeg{Size: 1, Checked: clock.Now()}
+	require.NoError(t, writeChecked(path, got))
+	_, trusted, err := v.Scrub(nil)
+	require.NoError(t, err)
+	require.Equal(t, len(sealed), trusted)
+	got, err = readChecked(path)
+	require.NoError(t, err)
+	require.Len(t, got.Segments, len(sealed))
+	require.NotContains(t, got.Segments, "00000000000000ff.seg")
+}
