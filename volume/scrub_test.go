@@ -24,22 +24,30 @@ func sealedSegments(t *testing.T, dir string) []string {
 	return segs[:len(segs)-1]
 }
 
-// A sealed segment found whole is not read again for RecheckAfter; after
-// that, or when the record of checks is lost, it is, and damage that
-// appeared meanwhile is found.
-func TestScrubRemembersCheckedSegments(t *testing.T) {
+// sealedVolume makes a volume of 64 KiB segments holding one file of the
+// given number of 8 KiB pages, synced, and returns it with the paths of
+// its sealed segments. Cleanup closes it.
+func sealedVolume(t *testing.T, pages int) (*Volume, string, *fakeClock, []string) {
+	t.Helper()
 	v, dir, clock := clockVolume(t, InitOptions{Window: time.Hour, SegmentSize: 1 << 16}, true)
-	defer v.Close()
+	t.Cleanup(func() { v.Close() })
 	a, err := v.Create(fsstate.RootIno, "db", 0o100600, 0, 0, 0, false)
 	require.NoError(t, err)
 	page := make([]byte, 8192)
-	for i := range 80 {
+	for i := range pages {
 		page[0] = byte(i)
 		_, err := v.Write(a.Ino, int64(i)*int64(len(page)), page)
 		require.NoError(t, err)
 	}
 	require.NoError(t, v.Sync())
-	sealed := sealedSegments(t, dir)
+	return v, dir, clock, sealedSegments(t, dir)
+}
+
+// A sealed segment found whole is not read again for RecheckAfter; after
+// that, or when the record of checks is lost, it is, and damage that
+// appeared meanwhile is found.
+func TestScrubRemembersCheckedSegments(t *testing.T) {
+	v, dir, clock, sealed := sealedVolume(t, 80)
 	require.GreaterOrEqual(t, len(sealed), 5)
 
 	read, trusted, err := v.Scrub(nil)
@@ -105,19 +113,9 @@ func TestScrubRemembersCheckedSegments(t *testing.T) {
 // A check stopped halfway (an unmount) keeps the record of the segments it
 // had not reached; a complete one drops those that are gone.
 func TestScrubStoppedKeepsTheRecord(t *testing.T) {
-	v, dir, clock := clockVolume(t, InitOptions{Window: time.Hour, SegmentSize: 1 << 16}, true)
-	defer v.Close()
-	a, err := v.Create(fsstate.RootIno, "db", 0o100600, 0, 0, 0, false)
-	require.NoError(t, err)
-	page := make([]byte, 8192)
-	for i := range 60 {
-		_, err := v.Write(a.Ino, int64(i)*int64(len(page)), page)
-		require.NoError(t, err)
-	}
-	require.NoError(t, v.Sync())
-	sealed := sealedSegments(t, dir)
+	v, dir, clock, sealed := sealedVolume(t, 60)
 	require.GreaterOrEqual(t, len(sealed), 4)
-	_, _, err = v.Scrub(nil)
+	_, _, err := v.Scrub(nil)
 	require.NoError(t, err)
 
 	// The first segment's check has expired, the others' have not. The
