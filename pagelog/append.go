@@ -178,6 +178,13 @@ func (l *Log) encode(h *recordHeader, meta, data []byte) []byte {
 //  5. fsync the directory, so that the name survives a crash: from now on
 //     syncing the segment's data is enough to make its records durable.
 //
+// Right after step 1 the sealed segment's pages leave the page cache: the
+// kernel already caches what the application reads in the mounted files
+// (writeback cache, FOPEN_KEEP_CACHE), so these were a second copy, and
+// pages given back are what the next segment's writes reuse. Its records
+// are read back from the disk when they are needed: a rewind, a view, an
+// upload, a page the kernel has dropped.
+//
 // Any failure breaks the log.
 func (l *Log) roll(created int64) error {
 	prev := l.cur
@@ -196,6 +203,7 @@ func (l *Log) roll(created int64) error {
 			return l.setBroken(fmt.Errorf("pagelog: fsync segment %s before moving on: %w", old.name, err))
 		}
 		l.markDurable(old.last)
+		old.f.DropCache()
 		l.queueIndex(old, old.ix)
 		old.ix = nil
 	}

@@ -237,6 +237,8 @@ func (f *errorFile) Allocate(size int64) error { return f.f.Allocate(size) }
 
 func (f *errorFile) Size() (int64, error) { return f.f.Size() }
 
+func (f *errorFile) DropCache() { f.f.DropCache() }
+
 func (f *errorFile) Close() error { return f.f.Close() }
 
 var (

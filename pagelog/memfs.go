@@ -427,6 +427,9 @@ func (f *memFile) Allocate(size int64) error {
 	return nil
 }
 
+// DropCache does nothing: a MemFS has no page cache.
+func (f *memFile) DropCache() {}
+
 func (f *memFile) Size() (int64, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()

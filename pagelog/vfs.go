@@ -50,5 +50,9 @@ type File interface {
 	Allocate(size int64) error
 	// Size returns the current size of the file.
 	Size() (int64, error)
+	// DropCache tells the kernel that the file's cached pages will not be
+	// read again soon (posix_fadvise DONTNEED). Only clean pages go, so
+	// it is called after a sync; it is advice, and cannot fail.
+	DropCache()
 	Close() error
 }
