@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rewindfs/rewindfs/internal/pagecache"
 )
 
 // Disk is the FS of the real disk, through the os package and fdatasync.
@@ -91,16 +93,7 @@ func (f *diskFile) Allocate(size int64) error {
 	}
 }
 
-// DropCache runs fadvise through the os.File, which holds a reference on
-// the descriptor, so a concurrent Close cannot hand its number to another
-// file first.
-func (f *diskFile) DropCache() {
-	if c, err := f.SyscallConn(); err == nil {
-		_ = c.Control(func(fd uintptr) {
-			_ = unix.Fadvise(int(fd), 0, 0, unix.FADV_DONTNEED)
-		})
-	}
-}
+func (f *diskFile) DropCache() { pagecache.Drop(f.File) }
 
 func (f *diskFile) Size() (int64, error) {
 	fi, err := f.Stat()

@@ -5,41 +5,35 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"unsafe"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
+
+	"github.com/rewindfs/rewindfs/internal/pagecache"
 )
 
-// residentPages counts the pages of the file at path that are in the page
-// cache (mincore of a read-only mapping, which faults nothing in).
+// residentPages counts the pages of the file at path in the page cache.
 func residentPages(t *testing.T, path string) int {
 	t.Helper()
-	f, err := os.Open(path)
+	n, err := pagecache.Resident(path)
 	require.NoError(t, err)
-	defer f.Close()
-	fi, err := f.Stat()
-	require.NoError(t, err)
-	require.NotZero(t, fi.Size())
-	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
-	require.NoError(t, err)
-	defer unix.Munmap(m)
-	ps := os.Getpagesize()
-	vec := make([]byte, (len(m)+ps-1)/ps)
-	_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0])))
-	require.Zero(t, errno, "mincore")
-	n := 0
-	for _, v := range vec {
-		n += int(v & 1)
-	}
 	return n
+}
+
+// droppableDir is a temporary directory whose files' cached pages can be
+// given back; on tmpfs the test is skipped (TMPDIR on a disk runs it).
+func droppableDir(t *testing.T) string {
+	dir := t.TempDir()
+	if !pagecache.Droppable(dir) {
+		t.Skip("TMPDIR is on tmpfs, where a file's cached pages are the file")
+	}
+	return dir
 }
 
 // A segment sealed by a roll leaves the page cache; the active one, whose
 // records were just written, is still there. On the real disk: this is
 // about the kernel's page cache, which MemFS does not have.
 func TestRollDropsSealedSegmentFromPageCache(t *testing.T) {
-	dir := t.TempDir()
+	dir := droppableDir(t)
 	l := openTestLog(t, Options{Dir: dir, SegmentSize: 1 << 20, Preallocate: true})
 	rng := rand.New(rand.NewPCG(1, 2))
 	for len(l.Segments()) < 2 {
@@ -52,4 +46,33 @@ func TestRollDropsSealedSegmentFromPageCache(t *testing.T) {
 	sealed, active := filepath.Join(dir, segs[0].Name), filepath.Join(dir, segs[1].Name)
 	require.Zero(t, residentPages(t, sealed), "the sealed segment's pages are still cached")
 	require.NotZero(t, residentPages(t, active), "the active segment was just written: its pages should be cached (else this test measures nothing)")
+}
+
+// The background check reads every sealed segment once and gives its
+// pages back; it leaves the active segment alone.
+func TestVerifySealedDropsWhatItRead(t *testing.T) {
+	dir := droppableDir(t)
+	l := openTestLog(t, Options{Dir: dir, SegmentSize: 1 << 20, Preallocate: true})
+	rng := rand.New(rand.NewPCG(3, 4))
+	for len(l.Segments()) < 3 {
+		appendTest(t, l, rng, 16, 64<<10)
+	}
+	require.NoError(t, l.WriteOut())
+	segs := l.Segments()
+	var sealed []string
+	for _, s := range segs[:len(segs)-1] {
+		p := filepath.Join(dir, s.Name)
+		_, err := os.ReadFile(p) // as a view or a rewind would have
+		require.NoError(t, err)
+		require.NotZero(t, residentPages(t, p), "a segment just read should be cached (else this test measures nothing)")
+		sealed = append(sealed, p)
+	}
+	active := filepath.Join(dir, segs[len(segs)-1].Name)
+	before := residentPages(t, active)
+	require.NotZero(t, before)
+	require.NoError(t, l.VerifySealed(nil, nil))
+	for _, p := range sealed {
+		require.Zero(t, residentPages(t, p), "%s is still cached after the check", filepath.Base(p))
+	}
+	require.Equal(t, before, residentPages(t, active), "the active segment's pages stay")
 }

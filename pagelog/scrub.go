@@ -19,6 +19,9 @@ import (
 // With a non-nil ScrubPlan, segments for which Skip says so are passed
 // over without reading them, and Checked is told of each segment read and
 // found whole (the caller remembers when: volume.Scrub).
+//
+// Each segment read leaves the page cache again, so that a check of a large
+// window does not push the database's pages out.
 func (l *Log) VerifySealed(stop <-chan struct{}, plan *ScrubPlan) error {
 	segs := l.segTable()
 	for i, seg := range segs {
@@ -40,6 +43,7 @@ func (l *Log) VerifySealed(stop <-chan struct{}, plan *ScrubPlan) error {
 		w := &walker{next: seg.first}
 		start := time.Now()
 		res, err := w.walkSegment(seg, i, size)
+		seg.f.DropCache() // read once in a week: not worth the database's cache
 		if seg.removed.Load() {
 			continue // closed under the scan by compaction
 		}
