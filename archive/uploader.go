@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rewindfs/rewindfs/internal/pagecache"
 	"github.com/rewindfs/rewindfs/lsn"
 	"github.com/rewindfs/rewindfs/pagelog"
 	"github.com/rewindfs/rewindfs/volume"
@@ -448,6 +449,9 @@ func (u *Uploader) uploadSegment(ctx context.Context, s pagelog.SegmentInfo) (Ob
 		return Object{}, fmt.Errorf("archive: open segment %s: %w", s.Name, err)
 	}
 	defer f.Close()
+	// Read twice here and then not for a long time, if ever: what stays
+	// in the page cache would push the database's pages out.
+	defer pagecache.Drop(f)
 	if fi, err := f.Stat(); err != nil || fi.Size() < s.Size {
 		return Object{}, fmt.Errorf("archive: segment %s is shorter than its %d bytes of records (%v)", s.Name, s.Size, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rewindfs/rewindfs/fsstate"
+	"github.com/rewindfs/rewindfs/internal/pagecache"
 	"github.com/rewindfs/rewindfs/lsn"
 	"github.com/rewindfs/rewindfs/pagelog"
 	"github.com/rewindfs/rewindfs/volume"
@@ -470,4 +471,34 @@ func TestRestoreAsBranch(t *testing.T) {
 	require.NoError(t, err)
 	_, err = pagelog.VerifyVolumes(filepath.Join(dst, volume.LogDir), nil, append([][16]byte{own}, ids...))
 	require.NoError(t, err)
+}
+
+// An uploaded segment leaves the page cache: it is read for the upload and
+// then not for a long time, if ever.
+func TestUploaderDropsWhatItRead(t *testing.T) {
+	tv := newTestVolume(t)
+	if !pagecache.Droppable(tv.dir) {
+		t.Skip("TMPDIR is on tmpfs, where a file's cached pages are the file")
+	}
+	tv.write(300 << 10)
+	segs := tv.v.Segments()
+	require.Greater(t, len(segs), 3)
+	sealed := segs[:len(segs)-1]
+	for _, s := range sealed {
+		p := filepath.Join(tv.dir, volume.LogDir, s.Name)
+		_, err := os.ReadFile(p)
+		require.NoError(t, err)
+		n, err := pagecache.Resident(p)
+		require.NoError(t, err)
+		require.NotZero(t, n, "a segment just read should be cached (else this test measures nothing)")
+	}
+	u := tv.uploader(newMemBucket(), nil)
+	stop := run(t, u)
+	waitFor(t, "the sealed segments to be archived", func() bool { return u.ArchivedThrough() == tv.lastSealed() })
+	require.NoError(t, stop())
+	for _, s := range sealed {
+		n, err := pagecache.Resident(filepath.Join(tv.dir, volume.LogDir, s.Name))
+		require.NoError(t, err)
+		require.Zero(t, n, "%s is still cached after its upload", s.Name)
+	}
 }
