@@ -2,7 +2,6 @@ package pagelog
 
 import (
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -46,33 +45,4 @@ func TestRollDropsSealedSegmentFromPageCache(t *testing.T) {
 	sealed, active := filepath.Join(dir, segs[0].Name), filepath.Join(dir, segs[1].Name)
 	require.Zero(t, residentPages(t, sealed), "the sealed segment's pages are still cached")
 	require.NotZero(t, residentPages(t, active), "the active segment was just written: its pages should be cached (else this test measures nothing)")
-}
-
-// The background check reads every sealed segment once and gives its
-// pages back; it leaves the active segment alone.
-func TestVerifySealedDropsWhatItRead(t *testing.T) {
-	dir := droppableDir(t)
-	l := openTestLog(t, Options{Dir: dir, SegmentSize: 1 << 20, Preallocate: true})
-	rng := rand.New(rand.NewPCG(3, 4))
-	for len(l.Segments()) < 3 {
-		appendTest(t, l, rng, 16, 64<<10)
-	}
-	require.NoError(t, l.WriteOut())
-	segs := l.Segments()
-	var sealed []string
-	for _, s := range segs[:len(segs)-1] {
-		p := filepath.Join(dir, s.Name)
-		_, err := os.ReadFile(p) // as a view or a rewind would have
-		require.NoError(t, err)
-		require.NotZero(t, residentPages(t, p), "a segment just read should be cached (else this test measures nothing)")
-		sealed = append(sealed, p)
-	}
-	active := filepath.Join(dir, segs[len(segs)-1].Name)
-	before := residentPages(t, active)
-	require.NotZero(t, before)
-	require.NoError(t, l.VerifySealed(nil, nil))
-	for _, p := range sealed {
-		require.Zero(t, residentPages(t, p), "%s is still cached after the check", filepath.Base(p))
-	}
-	require.Equal(t, before, residentPages(t, active), "the active segment's pages stay")
 }
