@@ -14,7 +14,8 @@ import (
 )
 
 // Drop tells the kernel that f's cached pages will not be read again soon
-// (posix_fadvise DONTNEED). Only clean pages go: call it after a sync. It runs through f's
+// (posix_fadvise DONTNEED). Only clean pages go (dirty ones are only
+// queued for writeback), so call it after a sync. It runs through f's
 // RawConn, which holds a reference on the descriptor, so a concurrent
 // Close cannot hand the number to another file first. It is advice and
 // reports nothing.
