@@ -71,7 +71,7 @@ func TestCloneMountedAtMark(t *testing.T) {
 	// base/pins/ to it).
 	syncDir(t, mnt)
 	parentTree := treeHashes(t, mnt, nil)
-	parentFiles := volumeHashes(t, vol)
+	parentFiles := settledHashes(t, vol)
 	cmnt := mountVolume(t, clone)
 	if got := treeHashes(t, cmnt, nil); diffMaps(want, got) != "" {
 		t.Fatalf("the clone differs from a view at the mark:\n%s", diffMaps(want, got))

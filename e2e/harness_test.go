@@ -1130,6 +1130,26 @@ func volumeHashes(t testing.TB, vol string) map[string]string {
 	})
 }
 
+// settledHashes returns dir's volumeHashes once two pictures taken half a
+// second apart agree, failing the test if dir is still changing after a
+// minute.
+func settledHashes(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	last := volumeHashes(t, dir)
+	for deadline := time.Now().Add(time.Minute); ; {
+		time.Sleep(500 * time.Millisecond)
+		now := volumeHashes(t, dir)
+		d := diffMaps(last, now)
+		if d == "" {
+			return now
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still changing after a minute with nothing running against it:\n%s", dir, d)
+		}
+		last = now
+	}
+}
+
 // segments lists the volume's segment files in LSN order.
 func segments(t testing.TB, vol string) []string {
 	t.Helper()

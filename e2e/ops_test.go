@@ -454,7 +454,7 @@ func TestOpsRewindStopStart(t *testing.T) {
 	// A failing stop: nothing rewound, nothing started, not a byte changed.
 	writeFileSync(t, data, []byte("version three"), 0o644)
 	head := headLSN(t, mnt)
-	hashes := volumeHashes(t, vol)
+	hashes := settledHashes(t, vol)
 	marker := filepath.Join(aux, "started")
 	r = rwfs(t, "rewind", mnt, "--to", good, "--stop", "exit 3", "--start", "touch "+marker)
 	oneLineError(t, r)
