@@ -203,7 +203,7 @@ func (l *Log) roll(created int64) error {
 			return l.setBroken(fmt.Errorf("pagelog: fsync segment %s before moving on: %w", old.name, err))
 		}
 		l.markDurable(old.last)
-		old.f.DropCache()
+		old.f.DropCache(0, 0)
 		l.queueIndex(old, old.ix)
 		old.ix = nil
 	}

@@ -1,8 +1,10 @@
 package pagelog
 
 import (
+	"errors"
 	"os"
 	"slices"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -66,7 +68,8 @@ func (diskFS) SyncDir(dir string) error {
 // until Close.
 type diskFile struct {
 	*os.File
-	fd int
+	fd     int
+	noOnce atomic.Bool // the file system refused ReadOnce's uncached reads
 }
 
 func (f *diskFile) Datasync() error {
@@ -93,7 +96,20 @@ func (f *diskFile) Allocate(size int64) error {
 	}
 }
 
-func (f *diskFile) DropCache() { pagecache.Drop(f.File) }
+func (f *diskFile) DropCache(off, n int64) { pagecache.DropRange(f.File, off, n) }
+
+// ReadOnce falls back to ReadAt for good once the kernel refuses the
+// uncached read.
+func (f *diskFile) ReadOnce(b []byte, off int64) (int, error) {
+	if !f.noOnce.Load() {
+		n, err := pagecache.ReadOnce(f.File, b, off)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return n, err
+		}
+		f.noOnce.Store(true)
+	}
+	return f.ReadAt(b, off)
+}
 
 func (f *diskFile) Size() (int64, error) {
 	fi, err := f.Stat()

@@ -1,7 +1,9 @@
 package pagelog
 
 import (
+	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -45,4 +47,116 @@ func TestRollDropsSealedSegmentFromPageCache(t *testing.T) {
 	sealed, active := filepath.Join(dir, segs[0].Name), filepath.Join(dir, segs[1].Name)
 	require.Zero(t, residentPages(t, sealed), "the sealed segment's pages are still cached")
 	require.NotZero(t, residentPages(t, active), "the active segment was just written: its pages should be cached (else this test measures nothing)")
+}
+
+// sealedLog makes a log in a droppable directory with at least three
+// sealed segments of large records, none of whose pages are cached, and
+// returns it with the sealed segments' paths.
+func sealedLog(t *testing.T) (*Log, []string, []testRecord) {
+	dir := droppableDir(t)
+	l := openTestLog(t, Options{Dir: dir, SegmentSize: 2 << 20, Preallocate: true})
+	rng := rand.New(rand.NewPCG(3, 4))
+	var recs []testRecord
+	for len(l.Segments()) < 4 {
+		recs = append(recs, appendTest(t, l, rng, 16, 512<<10))
+	}
+	segs := l.Segments()
+	var sealed []string
+	for _, s := range segs[:len(segs)-1] {
+		p := filepath.Join(dir, s.Name)
+		require.Zero(t, residentPages(t, p), "the roll left %s in the cache", s.Name)
+		sealed = append(sealed, p)
+	}
+	return l, sealed, recs
+}
+
+// The background check reads every sealed segment and leaves none of its
+// pages in the cache, while a segment someone else had read keeps its
+// pages: the check neither fills the cache nor pushes the database's
+// readahead out of it.
+func TestVerifySealedLeavesTheCacheAsItWas(t *testing.T) {
+	l, sealed, _ := sealedLog(t)
+	warm := sealed[1]
+	_, err := os.ReadFile(warm)
+	require.NoError(t, err)
+	warmPages := residentPages(t, warm)
+	require.NotZero(t, warmPages)
+
+	require.NoError(t, l.VerifySealed(nil, nil))
+	for _, p := range sealed {
+		if p == warm {
+			require.Equal(t, warmPages, residentPages(t, p), "the check dropped pages of %s that a reader had brought in", p)
+			continue
+		}
+		require.Zero(t, residentPages(t, p), "the check left pages of %s in the cache", p)
+	}
+}
+
+// A large read of a sealed segment gives back the pages it read, and a
+// small one, a database page, stays cached. (The segment's own readahead
+// past the range stays until it is read in turn.)
+func TestLargeSealedReadDropsItsPages(t *testing.T) {
+	l, sealed, recs := sealedLog(t)
+	var big testRecord
+	for _, r := range recs {
+		if r.loc.Seg == 1 && len(r.data) >= 256<<10 {
+			big = r
+			break
+		}
+	}
+	require.NotZero(t, len(big.data), "no large record in the second segment")
+	got := make([]byte, len(big.data))
+	n, err := l.ReadData(big.loc, 0, got)
+	require.NoError(t, err)
+	require.Equal(t, big.data, got[:n])
+	inRecord := func() int {
+		n, err := pagecache.ResidentIn(sealed[1], int64(big.loc.Off), int64(big.loc.Len))
+		require.NoError(t, err)
+		return n
+	}
+	require.Zero(t, inRecord(), "a %d KiB read of a sealed segment left its pages cached", len(big.data)>>10)
+
+	small := make([]byte, 8<<10)
+	_, err = l.ReadData(big.loc, 0, small)
+	require.NoError(t, err)
+	require.NotZero(t, inRecord(), "an 8 KiB read of a sealed segment did not stay cached")
+}
+
+// Disk's ReadOnce reads the same bytes as ReadAt where the file system has
+// uncached reads (the disk) and where it has not (tmpfs, which refuses
+// them: the file then goes on with ReadAt).
+func TestDiskReadOnce(t *testing.T) {
+	dirs := map[string]string{"TMPDIR": t.TempDir()}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() && !pagecache.Droppable("/dev/shm") {
+		shm, err := os.MkdirTemp("/dev/shm", "pagelog-test-")
+		require.NoError(t, err)
+		t.Cleanup(func() { os.RemoveAll(shm) })
+		dirs["tmpfs"] = shm
+	}
+	want := make([]byte, 3<<20)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range want {
+		want[i] = byte(rng.Uint32())
+	}
+	for name, dir := range dirs {
+		f, err := Disk.OpenFile(filepath.Join(dir, "f"), os.O_RDWR|os.O_CREATE, 0o644)
+		require.NoError(t, err)
+		_, err = f.WriteAt(want, 0)
+		require.NoError(t, err)
+		require.NoError(t, f.Sync())
+		for _, off := range []int64{0, 4095, 1 << 20, int64(len(want)) - 100} {
+			got := make([]byte, 1<<20)
+			n, err := f.ReadOnce(got, off)
+			wantN := min(len(got), len(want)-int(off))
+			if wantN < len(got) {
+				require.ErrorIs(t, err, io.EOF, "%s: ReadOnce at %d", name, off)
+			} else {
+				require.NoError(t, err, "%s: ReadOnce at %d", name, off)
+			}
+			require.Equal(t, wantN, n, "%s: ReadOnce at %d", name, off)
+			require.Equal(t, want[off:off+int64(n)], got[:n], "%s: ReadOnce at %d", name, off)
+		}
+		t.Logf("%s: uncached reads refused: %v", name, f.(*diskFile).noOnce.Load())
+		require.NoError(t, f.Close())
+	}
 }

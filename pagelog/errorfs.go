@@ -201,6 +201,8 @@ type errorFile struct {
 
 func (f *errorFile) ReadAt(b []byte, off int64) (int, error) { return f.f.ReadAt(b, off) }
 
+func (f *errorFile) ReadOnce(b []byte, off int64) (int, error) { return f.f.ReadOnce(b, off) }
+
 func (f *errorFile) WriteAt(b []byte, off int64) (int, error) {
 	if ft := f.fs.before(OpWrite, f.name); ft != nil {
 		n := 0
@@ -237,7 +239,7 @@ func (f *errorFile) Allocate(size int64) error { return f.f.Allocate(size) }
 
 func (f *errorFile) Size() (int64, error) { return f.f.Size() }
 
-func (f *errorFile) DropCache() { f.f.DropCache() }
+func (f *errorFile) DropCache(off, n int64) { f.f.DropCache(off, n) }
 
 func (f *errorFile) Close() error { return f.f.Close() }
 

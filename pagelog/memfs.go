@@ -353,6 +353,9 @@ func (f *memFile) check(op string, write bool) error {
 	return nil
 }
 
+// ReadOnce is ReadAt: a MemFS has no page cache.
+func (f *memFile) ReadOnce(b []byte, off int64) (int, error) { return f.ReadAt(b, off) }
+
 func (f *memFile) ReadAt(b []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
@@ -428,7 +431,7 @@ func (f *memFile) Allocate(size int64) error {
 }
 
 // DropCache does nothing: a MemFS has no page cache.
-func (f *memFile) DropCache() {}
+func (f *memFile) DropCache(off, n int64) {}
 
 func (f *memFile) Size() (int64, error) {
 	f.fs.mu.Lock()

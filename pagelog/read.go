@@ -30,11 +30,15 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("%w: negative offset %d", ErrBadLocation, off)
 	}
+	read := l.readSeg
+	if int(loc.Seg) < len(segs)-1 {
+		read = readSealed
+	}
 	if loc.Codec == CodecNone {
 		avail := max(int64(loc.Len)-off, 0)
 		n := int(min(int64(len(dst)), avail))
 		if n > 0 {
-			got, err := l.readSeg(seg, dst[:n], int64(loc.Off)+off)
+			got, err := read(seg, dst[:n], int64(loc.Off)+off)
 			if got < n && seg.removed.Load() {
 				return 0, fmt.Errorf("%w: %s", ErrSegmentRemoved, seg.name)
 			}
@@ -47,7 +51,7 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 		}
 		return n, shortRead(n, len(dst), seg.name, loc, off)
 	}
-	raw, err := l.cache.get(seg, loc, l.readSeg)
+	raw, err := l.cache.get(seg, loc, read)
 	if err != nil {
 		if seg.removed.Load() {
 			return 0, fmt.Errorf("%w: %s", ErrSegmentRemoved, seg.name)
@@ -59,6 +63,27 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 		n = copy(dst, raw[off:])
 	}
 	return n, shortRead(n, len(dst), seg.name, loc, off)
+}
+
+// dropReadMin is the smallest read of a sealed segment whose pages
+// readSealed gives back. Sequential reads on the mount come as READs of up
+// to 1 MiB (fusefs's readahead); a database's page reads are smaller, and
+// stay cached.
+const dropReadMin = 64 << 10
+
+// readSealed reads len(b) bytes of the sealed segment seg at off and, if
+// that was a large read, gives back the pages wholly inside it. The kernel
+// keeps what the application reads on the mount, so these pages are a
+// second copy of it, as a sealed segment's written pages were (roll drops
+// those); pages given back are what the next read reuses. The pages at
+// either end, which neighbouring records share, and the segment's own
+// readahead past the range stay.
+func readSealed(seg *segment, b []byte, off int64) (int, error) {
+	n, err := seg.f.ReadAt(b, off)
+	if n >= dropReadMin {
+		seg.f.DropCache(off, int64(n))
+	}
+	return n, err
 }
 
 func shortRead(n, want int, seg string, loc Location, off int64) error {

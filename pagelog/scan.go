@@ -18,6 +18,7 @@ type segReader struct {
 	f    File
 	name string
 	size int64
+	once bool   // read with ReadOnce: leave no pages in the cache
 	buf  []byte // file bytes [off, off+len(buf))
 	off  int64
 }
@@ -53,7 +54,11 @@ func (r *segReader) bytes(off int64, n int64) ([]byte, error) {
 		copy(r.buf[:keep], kept) // copy handles the overlap
 		r.buf = r.buf[:want]
 	}
-	got, err := r.f.ReadAt(r.buf[keep:], off+keep)
+	read := r.f.ReadAt
+	if r.once {
+		read = r.f.ReadOnce
+	}
+	got, err := read(r.buf[keep:], off+keep)
 	if int64(got) == want-keep {
 		err = nil
 	}
@@ -82,6 +87,10 @@ type walker struct {
 	checkData bool
 	// ix, if set, collects the index entries of the segment being walked.
 	ix *indexBuf
+	// once makes the walker read the segments with ReadOnce, for a check
+	// that reads them for no one else (VerifySealed, Verify): what it
+	// reads does not stay in the page cache, and it pushes nothing out.
+	once bool
 }
 
 // segWalk is what walking one segment found.
@@ -109,7 +118,7 @@ func (w *walker) walkSegment(seg *segment, idx int, size int64) (segWalk, error)
 		return res, corruptAt(ErrCorrupt, seg.name, 0, uint64(w.next),
 			fmt.Sprintf("segment starts at lsn %d: lsn gap between segments", seg.first))
 	}
-	r := &segReader{f: seg.f, name: seg.name, size: size}
+	r := &segReader{f: seg.f, name: seg.name, size: size, once: w.once}
 	off := int64(segHeaderLen)
 	for off < size {
 		h, meta, stored, n, why, err := readRecord(r, off)

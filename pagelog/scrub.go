@@ -20,11 +20,12 @@ import (
 // over without reading them, and Checked is told of each segment read and
 // found whole (the caller remembers when: volume.Scrub).
 //
-// What it reads stays in the page cache. Dropping each segment after it
-// was tried (2026-12-03) and undone: the check walks the segments in the
-// order a database reading its files after a mount often does, and the
-// drop threw away pages the reader's readahead had just brought in (cold
-// sequential reads in bench.sh fell from 0.5-0.7x to 0.21x of plain).
+// It reads with ReadOnce, so what it reads leaves the page cache and the
+// pages others have there stay. Dropping each segment after reading it
+// (fadvise) was tried first and undone: the check walks the segments in
+// the order a database reading its files after a mount often does, and
+// the drop threw away pages the reader's readahead had just brought in
+// (cold sequential reads in bench.sh fell from 0.5-0.7x to 0.21x of plain).
 func (l *Log) VerifySealed(stop <-chan struct{}, plan *ScrubPlan) error {
 	segs := l.segTable()
 	for i, seg := range segs {
@@ -43,7 +44,7 @@ func (l *Log) VerifySealed(stop <-chan struct{}, plan *ScrubPlan) error {
 		if plan != nil && plan.Skip != nil && plan.Skip(seg.name, size) {
 			continue
 		}
-		w := &walker{next: seg.first}
+		w := &walker{next: seg.first, once: true}
 		start := time.Now()
 		res, err := w.walkSegment(seg, i, size)
 		if seg.removed.Load() {

@@ -52,7 +52,7 @@ func verify(opts Options) (VerifyReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	w := &walker{checkData: true, fn: func(s *Scanned) error {
+	w := &walker{checkData: true, once: true, fn: func(s *Scanned) error {
 		if rep.First == 0 {
 			rep.First, rep.FirstTime = s.LSN, s.Time
 		}

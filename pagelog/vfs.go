@@ -35,6 +35,12 @@ type FS interface {
 type File interface {
 	io.ReaderAt
 	io.WriterAt
+	// ReadOnce reads like ReadAt, for a caller that reads the file once
+	// from front to back in large pieces: the pages the read brings into
+	// the page cache leave it once copied, and pages that were already
+	// there stay. Where the kernel or the file system cannot do that, it
+	// is ReadAt.
+	ReadOnce(b []byte, off int64) (int, error)
 	// Sync makes the content and all metadata of the file durable (fsync).
 	Sync() error
 	// Datasync makes the content durable, and the metadata needed to read
@@ -50,9 +56,11 @@ type File interface {
 	Allocate(size int64) error
 	// Size returns the current size of the file.
 	Size() (int64, error)
-	// DropCache tells the kernel that the file's cached pages will not be
-	// read again soon (posix_fadvise DONTNEED). Only clean pages go, so
-	// it is called after a sync; it is advice, and cannot fail.
-	DropCache()
+	// DropCache tells the kernel that the file's cached pages in the n
+	// bytes from off on (to the end if n is 0) will not be read again
+	// soon (posix_fadvise DONTNEED). Only clean pages wholly inside the
+	// range go, so it is called after a sync; it is advice, and cannot
+	// fail.
+	DropCache(off, n int64)
 	Close() error
 }
