@@ -49,6 +49,14 @@ type checkedSeg struct {
 // so a crash costs at most the re-reading of one segment. It returns how
 // many segments it read and how many it trusted.
 func (v *Volume) Scrub(stop <-chan struct{}) (read, trusted int, err error) {
+	v.mu.Lock()
+	v.checking = true
+	v.mu.Unlock()
+	defer func() {
+		v.mu.Lock()
+		v.checking = false
+		v.mu.Unlock()
+	}()
 	path := filepath.Join(v.Dir, CheckedFile)
 	prev, err := readChecked(path)
 	if err != nil {

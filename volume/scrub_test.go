@@ -158,3 +158,32 @@ func TestScrubStoppedKeepsTheRecord(t *testing.T) {
 	require.Len(t, got.Segments, len(sealed))
 	require.NotContains(t, got.Segments, "00000000000000ff.seg")
 }
+
+// Status says checking while Scrub runs, and not before or after: scripts
+// (bench.sh) wait for it before timing reads, which the check shares the
+// disk with.
+func TestStatusSaysWhileTheCheckRuns(t *testing.T) {
+	v, _, clock, _ := sealedVolume(t, 20)
+	require.False(t, v.Status().Checking)
+	var during []bool
+	asking := false
+	v.now = func() time.Time {
+		// Scrub asks the time when it starts and after each segment;
+		// Status may ask it too.
+		if !asking {
+			asking = true
+			during = append(during, v.Status().Checking)
+			asking = false
+		}
+		return clock.Now()
+	}
+	read, _, err := v.Scrub(nil)
+	v.now = clock.Now
+	require.NoError(t, err)
+	require.NotZero(t, read)
+	require.NotEmpty(t, during)
+	for i, c := range during {
+		require.True(t, c, "status during the check (time asked %d) says it is not checking", i)
+	}
+	require.False(t, v.Status().Checking, "status after the check says it is checking")
+}

@@ -18,7 +18,10 @@ type Status struct {
 	ReadOnly   bool   `json:"read_only,omitempty"`
 	// Damaged says what the background check of the sealed segments
 	// (Volume.Scrub) found wrong, empty if nothing (or not checked yet).
-	Damaged      string    `json:"damaged,omitempty"`
+	Damaged string `json:"damaged,omitempty"`
+	// Checking is true while that check runs (after a read-write mount,
+	// until it has read the segments not found whole in the last week).
+	Checking     bool      `json:"checking"`
 	HeadLSN      lsn.LSN   `json:"head_lsn"`
 	HeadTime     time.Time `json:"head_time"`
 	DurableLSN   lsn.LSN   `json:"durable_lsn"`
@@ -170,6 +173,7 @@ func (v *Volume) Status() Status {
 	s.WindowAlert = r.WindowAlert
 	s.AppendedBytes = v.log.AppendedBytes()
 	s.Warnings = append(s.Warnings, r.Warnings...)
+	s.Checking = v.checking
 	if v.damaged != nil {
 		s.Damaged = v.damaged.Error()
 		s.Warnings = append(s.Warnings, fmt.Sprintf("the log is damaged: %v; reads of what that record wrote return what is on the disk: run `rewindfs verify %s`, then restore from the archive or rewind to before it", v.damaged, v.Dir))

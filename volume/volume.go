@@ -66,6 +66,7 @@ type Volume struct {
 	scratch  []byte // scratch for read-modify-write pages
 	failed   error  // set when state and log disagree; every later change fails
 	damaged  error  // what Scrub found wrong in a sealed segment, nil if nothing
+	checking bool   // Scrub is running
 }
 
 // Open opens the volume in dir: reads the settings, takes the lock (unless

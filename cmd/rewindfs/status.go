@@ -89,6 +89,9 @@ func printStatus(s volume.Status) {
 	fmt.Printf("last sync  LSN %d\n", s.LastSyncLSN)
 	fmt.Printf("log        %s in %d segment(s), %d records; page size %d, compression %s\n", humanBytes(s.LogBytes), s.Segments, s.Records, s.PageSize, s.Compression)
 	fmt.Printf("files      %d inodes, %d open handle(s)\n", s.Files, s.OpenFiles)
+	if s.Checking {
+		fmt.Printf("check      reading the sealed segments' records in the background (after the mount)\n")
+	}
 	if s.MetricsAddr != "" {
 		fmt.Printf("metrics    http://%s/metrics\n", s.MetricsAddr)
 	}
