@@ -159,6 +159,9 @@ func start(cfg Config) (*daemon, error) {
 		v.Close()
 		return nil, err
 	}
+	if !cfg.ReadOnly {
+		v.CheckPending() // wait starts the check
+	}
 	d.ctl = control.NewServer(ln, d.handle)
 	return d, nil
 }

@@ -481,16 +481,26 @@ func TestScrubRemembers(t *testing.T) {
 		trusted, _ = strconv.Atoi(m[k-1][2])
 		return read, trusted
 	}
+	// notChecking checks that status no longer says checking once the
+	// daemon logged the end of the check.
+	notChecking := func(when string) {
+		t.Helper()
+		if c, ok := status(t, cp).bool("checking"); !ok || c {
+			t.Errorf("%s: status says checking %v (a boolean: %v) after the check's line in the log", when, c, ok)
+		}
+	}
 	mnt := mountVolume(t, cp)
 	if read, trusted := checkedLine(1); read != sealed || trusted != 0 {
 		t.Errorf("first mount: read %d sealed segments and trusted %d, want %d and 0", read, trusted, sealed)
 	}
+	notChecking("first mount")
 	unmount(t, mnt)
 	mnt = mountVolume(t, cp)
 	defer unmount(t, mnt)
 	if read, trusted := checkedLine(2); read != 0 || trusted != sealed {
 		t.Errorf("remount: read %d sealed segments and trusted %d, want 0 and %d", read, trusted, sealed)
 	}
+	notChecking("remount")
 }
 
 // TestHostileSegments damages segment files of copies of one volume. A

@@ -49,9 +49,7 @@ type checkedSeg struct {
 // so a crash costs at most the re-reading of one segment. It returns how
 // many segments it read and how many it trusted.
 func (v *Volume) Scrub(stop <-chan struct{}) (read, trusted int, err error) {
-	v.mu.Lock()
-	v.checking = true
-	v.mu.Unlock()
+	v.CheckPending()
 	defer func() {
 		v.mu.Lock()
 		v.checking = false
@@ -112,6 +110,15 @@ func (v *Volume) Scrub(stop <-chan struct{}) (read, trusted int, err error) {
 	v.damaged = err
 	v.mu.Unlock()
 	return read, trusted, err
+}
+
+// CheckPending makes Status say checking from now until Scrub ends, for a
+// daemon that runs Scrub once it serves: a script that sees the mount
+// then never sees checking false before the check has run.
+func (v *Volume) CheckPending() {
+	v.mu.Lock()
+	v.checking = true
+	v.mu.Unlock()
 }
 
 // closed says whether stop (nil: never) is closed.

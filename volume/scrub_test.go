@@ -159,12 +159,15 @@ func TestScrubStoppedKeepsTheRecord(t *testing.T) {
 	require.NotContains(t, got.Segments, "00000000000000ff.seg")
 }
 
-// Status says checking while Scrub runs, and not before or after: scripts
+// Status says checking while Scrub runs (from CheckPending on), and not
+// before or after: scripts
 // (bench.sh) wait for it before timing reads, which the check shares the
 // disk with.
 func TestStatusSaysWhileTheCheckRuns(t *testing.T) {
 	v, _, clock, _ := sealedVolume(t, 20)
 	require.False(t, v.Status().Checking)
+	v.CheckPending() // as the daemon does before it serves
+	require.True(t, v.Status().Checking)
 	var during []bool
 	asking := false
 	v.now = func() time.Time {
