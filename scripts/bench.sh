@@ -310,10 +310,26 @@ fresh_targets() {
 	rw_fresh
 }
 
-# drop_caches TARGET: cold caches; for rewindfs also a cold daemon.
+# rw_checked MNT: waits for the background check of the sealed segments
+# that every read-write mount starts (status: checking). Cold reads are
+# then timed against the volume alone, as plain's are; a read right after
+# a mount, during the check, is the read_after_mount row.
+rw_checked() {
+	local i c
+	for ((i = 0; i < 3000; i++)); do
+		c="$(rw_status "$1" | jq -r .checking)" || { fail "rewindfs status $1" "$(tail -1 "$LOGS/rewindfs-cli.log")"; return 1; }
+		[[ "$c" == false ]] && return 0
+		sleep 0.2
+	done
+	fail "rewindfs mount $1" "the check of the sealed segments still runs after 10 minutes"
+	return 1
+}
+
+# drop_caches TARGET: cold caches; for rewindfs also a cold daemon, once
+# its check after the mount is done.
 drop_caches() {
 	sync
-	if [[ "$1" == rewindfs ]]; then rw_remount || return 1; fi
+	if [[ "$1" == rewindfs ]]; then rw_remount && rw_checked "$RW_MNT" || return 1; fi
 	echo 3 >/proc/sys/vm/drop_caches
 }
 
@@ -560,7 +576,7 @@ bench_rewind() {
 		pid="$(rw_status "$RW_MNT" pid)" && rss="$(awk '/^VmRSS/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$pid/status")"
 		rwrow rss_mount "daemon RSS right after that mount" "${rss:-?}"
 		start="$(now)"
-		md5sum "$RW_MNT/load.dat" >/dev/null && rwrow read_after_mount "read the $MOUNT_LOG_MB MiB file back after that mount" \
+		md5sum "$RW_MNT/load.dat" >/dev/null && rwrow read_after_mount "read the $MOUNT_LOG_MB MiB file back right after that mount, during its check" \
 			"$(awk -v s="$(secs_since "$start")" -v mb="$MOUNT_LOG_MB" 'BEGIN { printf "%.0f MiB/s", mb / s }')"
 	else
 		fail "mount time" "fio load: $(tail -3 "$LOGS/fio-load.log")"
