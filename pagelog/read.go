@@ -77,7 +77,10 @@ const dropReadMin = 64 << 10
 // second copy of it, as a sealed segment's written pages were (roll drops
 // those); pages given back are what the next read reuses. The pages at
 // either end, which neighbouring records share, and the segment's own
-// readahead past the range stay.
+// readahead past the range stay; so do large folios that reach past
+// either end, which is why a cold 2 GiB read on the mount still leaves
+// about half of the segment pages it read (measured, 2026-12-03). The
+// drop still took that read from 297-362 to 452-1024 MiB/s here.
 func readSealed(seg *segment, b []byte, off int64) (int, error) {
 	n, err := seg.f.ReadAt(b, off)
 	if n >= dropReadMin {
