@@ -160,3 +160,18 @@ func TestDiskReadOnce(t *testing.T) {
 		require.NoError(t, f.Close())
 	}
 }
+
+// Verify reads every record of every segment and leaves the sealed ones'
+// records uncached. (Opening a segment reads its header with a plain read,
+// which keeps the first few pages: 16 KiB a segment.)
+func TestVerifyLeavesNoPages(t *testing.T) {
+	l, sealed, recs := sealedLog(t)
+	rep, err := Verify(l.dir, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, len(recs), rep.Records)
+	for _, p := range sealed {
+		n, err := pagecache.ResidentIn(p, 64<<10, -1)
+		require.NoError(t, err)
+		require.Zero(t, n, "verify left pages of %s past its header in the cache", p)
+	}
+}
