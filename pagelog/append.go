@@ -54,13 +54,15 @@ func (l *Log) Append(t Type, meta, data []byte) (lsn.LSN, int64, Location, error
 		now = l.lastTime
 	}
 	h := recordHeader{lsn: l.next, time: now, typ: t, metaLen: uint32(len(meta)), rawLen: uint32(len(data))}
-	rec := l.encode(&h, meta, data)
+	rec := l.encode(&h, meta, data, l.cur)
 
 	if l.cur == nil || (l.cur.size.Load() > segHeaderLen &&
 		(l.cur.size.Load()+int64(len(rec)) > l.segSize || l.spareBetter())) {
 		if err := l.roll(now); err != nil {
 			return 0, 0, Location{}, err
 		}
+		// The record's gap depends on where it goes.
+		rec = l.encode(&h, meta, data, l.cur)
 	}
 	seg := l.cur
 	off := seg.size.Load()
@@ -77,7 +79,7 @@ func (l *Log) Append(t Type, meta, data []byte) (lsn.LSN, int64, Location, error
 
 	seg.size.Store(off + int64(len(rec)))
 	if seg.ix != nil {
-		seg.ix.add(now, off, t, h.codec, meta, uint32(len(data)), h.storedLen)
+		seg.ix.add(now, off, t, h.codec, h.gap, meta, uint32(len(data)), h.storedLen)
 	}
 	l.appended.Add(int64(len(rec)))
 	if seg.last < seg.first {
@@ -89,7 +91,7 @@ func (l *Log) Append(t Type, meta, data []byte) (lsn.LSN, int64, Location, error
 	l.head.Store(uint64(h.lsn))
 	loc := Location{
 		Seg:   uint32(len(l.segTable()) - 1),
-		Off:   uint32(off + recordHeaderLen + int64(len(meta))),
+		Off:   uint32(off + h.dataAt()),
 		Len:   h.storedLen,
 		Codec: h.codec,
 	}
@@ -125,38 +127,43 @@ func (l *Log) writeDirect(seg *segment, rec []byte, off int64, n lsn.LSN) error 
 	return l.setBroken(err)
 }
 
-// encode builds the record in the scratch buffer: header, meta, data
-// (compressed if that is shorter), zero padding. It fills in h.storedLen
-// and h.codec and returns the record, which stays valid until the next
-// call.
-func (l *Log) encode(h *recordHeader, meta, data []byte) []byte {
+// encode builds the record in the scratch buffer: header, meta, gap, data
+// (compressed if that is shorter), zero padding, for the end of segment
+// seg (nil: none yet, and the record is encoded again after the roll). It
+// fills in h.storedLen, h.codec and h.gap and returns the record, which
+// stays valid until the next call.
+func (l *Log) encode(h *recordHeader, meta, data []byte, seg *segment) []byte {
 	dataRoom := len(data)
 	if l.codec != CodecNone && len(data) > 0 {
 		dataRoom = max(dataRoom, maxCompressedLen(l.codec, len(data)))
 	}
-	need := recordHeaderLen + len(meta) + dataRoom + recordAlign
+	need := recordHeaderLen + len(meta) + dataAlign + dataRoom + recordAlign
 	if cap(l.scratch) < need {
 		l.scratch = make([]byte, need)
 	}
 	b := l.scratch[:cap(l.scratch)]
 	copy(b[recordHeaderLen:], meta)
-	dataAt := recordHeaderLen + len(meta)
+	metaEnd := recordHeaderLen + len(meta)
 
-	h.codec, h.storedLen = CodecNone, uint32(len(data))
+	h.codec, h.storedLen, h.gap = CodecNone, uint32(len(data)), 0
 	if l.codec != CodecNone && len(data) > 0 {
 		// Compress straight into the record. The destination's capacity
 		// covers the worst case, so nothing is allocated.
-		if c := compress(l.codec, b[dataAt:dataAt:dataAt+dataRoom], data); len(c) > 0 && len(c) < len(data) {
+		if c := compress(l.codec, b[metaEnd:metaEnd:metaEnd+dataRoom], data); len(c) > 0 && len(c) < len(data) {
 			h.codec, h.storedLen = l.codec, uint32(len(c))
-			if &c[0] != &b[dataAt] {
-				copy(b[dataAt:], c) // the encoder had to allocate after all
+			if &c[0] != &b[metaEnd] {
+				copy(b[metaEnd:], c) // the encoder had to allocate after all
 			}
 		}
 	}
 	if h.codec == CodecNone {
-		copy(b[dataAt:], data)
+		if seg != nil && seg.gaps {
+			h.gap = gapFor(seg.size.Load(), len(meta), CodecNone, len(data))
+		}
+		clear(b[metaEnd : metaEnd+int(h.gap)])
+		copy(b[metaEnd+int(h.gap):], data)
 	}
-	end := dataAt + int(h.storedLen)
+	end := metaEnd + int(h.gap) + int(h.storedLen)
 	putHeader(b, h)
 	sealRecord(b[:end])
 	n := int(alignUp(int64(end)))
@@ -269,7 +276,7 @@ func (l *Log) roll(created int64) error {
 		f.Close()
 		return l.setBroken(fmt.Errorf("pagelog: create segment %s: fsync directory: %w", name, err))
 	}
-	seg := &segment{name: name, first: first, f: f, last: first - 1, ix: newIndexBuf(), zeroed: !fresh}
+	seg := &segment{name: name, first: first, f: f, last: first - 1, ix: newIndexBuf(), zeroed: !fresh, gaps: true}
 	seg.size.Store(segHeaderLen)
 	l.addSegment(seg)
 	l.cur = seg

@@ -20,10 +20,11 @@ import (
 // every codec and broken ones, so that go test runs them as a test.
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(goldenRecord())
+	f.Add(goldenGapRecord())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkDecode(t, b)
 		if len(b) >= recordHeaderLen {
-			end := recordHeaderLen + int64(binary.LittleEndian.Uint32(b[4:])) + int64(binary.LittleEndian.Uint32(b[8:]))
+			end := recordHeaderLen + int64(binary.LittleEndian.Uint32(b[4:])) + int64(binary.LittleEndian.Uint16(b[34:])) + int64(binary.LittleEndian.Uint32(b[8:]))
 			if end <= int64(len(b)) {
 				sealed := bytes.Clone(b)
 				sealRecord(sealed[:end])

@@ -41,16 +41,20 @@ import (
 //
 // Layout (little endian):
 //
-//	magic "RWFSIDX1" | first LSN u64 | segment size u64 | records u32
-//	records × ( time i64 | offset u32 | type u8 | codec u8 | meta length u32 | raw length u32 | stored length u32 | meta )
+//	magic "RWFSIDX2" | first LSN u64 | segment size u64 | records u32
+//	records × ( time i64 | offset u32 | type u8 | codec u8 | gap u16 | meta length u32 | raw length u32 | stored length u32 | meta )
 //	CRC-32C u32 of everything before it
+//
+// An index of the first layout, "RWFSIDX1", has no gap field (its
+// segments' records have none) and is still read.
 
 const (
 	indexSuffix    = ".idx"
 	indexTmpSuffix = ".idx.tmp"
-	indexMagic     = "RWFSIDX1"
+	indexMagic     = "RWFSIDX2"
+	indexMagicOld  = "RWFSIDX1"
 	indexHeaderLen = 8 + 8 + 8 + 4
-	indexEntryLen  = 8 + 4 + 1 + 1 + 4 + 4 + 4
+	indexEntryLen  = 8 + 4 + 1 + 1 + 2 + 4 + 4 + 4
 )
 
 func indexName(segName string) string { return segName + indexSuffix }
@@ -78,6 +82,7 @@ type indexEntry struct {
 	off       uint32 // of the record in the segment
 	typ       Type
 	codec     Codec
+	gap       uint16
 	rawLen    uint32
 	storedLen uint32
 	meta      []byte
@@ -96,11 +101,12 @@ func newIndexBuf() *indexBuf {
 
 // add records one record: its time, its offset in the segment, its header
 // fields and its meta part.
-func (x *indexBuf) add(time, off int64, typ Type, codec Codec, meta []byte, rawLen, storedLen uint32) {
+func (x *indexBuf) add(time, off int64, typ Type, codec Codec, gap uint16, meta []byte, rawLen, storedLen uint32) {
 	b := x.b
 	b = binary.LittleEndian.AppendUint64(b, uint64(time))
 	b = binary.LittleEndian.AppendUint32(b, uint32(off))
 	b = append(b, byte(typ), byte(codec))
+	b = binary.LittleEndian.AppendUint16(b, gap)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(meta)))
 	b = binary.LittleEndian.AppendUint32(b, rawLen)
 	b = binary.LittleEndian.AppendUint32(b, storedLen)
@@ -127,8 +133,12 @@ var errIndex = errors.New("pagelog: unusable segment index")
 // (first LSN, file size) and returns its entries, whose meta slices point
 // into b.
 func decodeIndex(b []byte, first lsn.LSN, size int64) ([]indexEntry, error) {
-	if len(b) < indexHeaderLen+4 || string(b[:8]) != indexMagic {
+	if len(b) < indexHeaderLen+4 || string(b[:8]) != indexMagic && string(b[:8]) != indexMagicOld {
 		return nil, fmt.Errorf("%w: bad header", errIndex)
+	}
+	entryLen, gaps := indexEntryLen, true
+	if string(b[:8]) == indexMagicOld {
+		entryLen, gaps = indexEntryLen-2, false
 	}
 	body := b[:len(b)-4]
 	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
@@ -138,31 +148,39 @@ func decodeIndex(b []byte, first lsn.LSN, size int64) ([]indexEntry, error) {
 		return nil, fmt.Errorf("%w: made for another segment or size", errIndex)
 	}
 	count := int(binary.LittleEndian.Uint32(b[24:]))
-	if count == 0 || count > len(body)/indexEntryLen {
+	if count == 0 || count > len(body)/entryLen {
 		return nil, fmt.Errorf("%w: %d records", errIndex, count)
 	}
 	es := make([]indexEntry, count)
 	p := indexHeaderLen
 	prevEnd := int64(segHeaderLen)
 	for i := range es {
-		if len(body)-p < indexEntryLen {
+		if len(body)-p < entryLen {
 			return nil, fmt.Errorf("%w: entry %d cut short", errIndex, i)
 		}
 		e := &es[i]
 		e.time = int64(binary.LittleEndian.Uint64(body[p:]))
 		e.off = binary.LittleEndian.Uint32(body[p+8:])
 		e.typ, e.codec = Type(body[p+12]), Codec(body[p+13])
-		metaLen := int(binary.LittleEndian.Uint32(body[p+14:]))
-		e.rawLen = binary.LittleEndian.Uint32(body[p+18:])
-		e.storedLen = binary.LittleEndian.Uint32(body[p+22:])
-		p += indexEntryLen
+		q := p + 14
+		if gaps {
+			e.gap = binary.LittleEndian.Uint16(body[q:])
+			q += 2
+		}
+		metaLen := int(binary.LittleEndian.Uint32(body[q:]))
+		e.rawLen = binary.LittleEndian.Uint32(body[q+4:])
+		e.storedLen = binary.LittleEndian.Uint32(body[q+8:])
+		p += entryLen
+		if e.gap >= dataAlign {
+			return nil, fmt.Errorf("%w: entry %d has a gap of %d bytes", errIndex, i, e.gap)
+		}
 		if metaLen > len(body)-p {
 			return nil, fmt.Errorf("%w: entry %d meta runs past the end", errIndex, i)
 		}
 		e.meta = body[p : p+metaLen]
 		p += metaLen
 		// Records lie in order, one after the other, inside the segment.
-		h := recordHeader{metaLen: uint32(metaLen), storedLen: e.storedLen}
+		h := recordHeader{metaLen: uint32(metaLen), storedLen: e.storedLen, gap: e.gap}
 		if int64(e.off) < prevEnd || int64(e.off)+h.recordLen() > size {
 			return nil, fmt.Errorf("%w: entry %d at offset %d is out of place", errIndex, i, e.off)
 		}
@@ -224,7 +242,7 @@ func (w *walker) walkIndex(seg *segment, idx int, size int64, es []indexEntry) (
 				LSN: w.next, Time: e.time, Type: e.typ, Meta: e.meta, DataLen: e.rawLen,
 				Data: Location{
 					Seg:   uint32(idx),
-					Off:   e.off + uint32(recordHeaderLen) + uint32(len(e.meta)),
+					Off:   e.off + uint32(recordHeaderLen) + uint32(len(e.meta)) + uint32(e.gap),
 					Len:   e.storedLen,
 					Codec: e.codec,
 				},

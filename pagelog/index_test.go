@@ -2,6 +2,8 @@ package pagelog
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -50,6 +52,15 @@ func TestOpenFromIndexesMatchesAScan(t *testing.T) {
 	for _, codec := range []Codec{CodecNone, CodecS2} {
 		mem := NewMemFS()
 		recs := writeIndexedLog(t, mem, codec, 300)
+		if codec == CodecNone {
+			aligned := 0
+			for _, r := range recs {
+				if len(r.data) > 0 && r.loc.Off%dataAlign == 0 {
+					aligned++
+				}
+			}
+			require.Greater(t, aligned, 5, "records with a gap before their data part, for the indexes to carry")
+		}
 		segs, err := mem.ReadDir("/log")
 		require.NoError(t, err)
 		idx := indexFiles(t, mem)
@@ -110,6 +121,60 @@ func countSegments(names []string) int {
 		}
 	}
 	return n
+}
+
+// oldIndex rewrites an index in the layout before gaps ("RWFSIDX1", no gap
+// field), as the code before wrote it for a segment whose records have
+// none.
+func oldIndex(t *testing.T, b []byte) []byte {
+	t.Helper()
+	le := binary.LittleEndian
+	out := append([]byte(indexMagicOld), b[8:indexHeaderLen]...)
+	for p := indexHeaderLen; p < len(b)-4; {
+		require.Zero(t, le.Uint16(b[p+14:]), "a record with a gap cannot be in an old index")
+		metaLen := int(le.Uint32(b[p+16:]))
+		out = append(out, b[p:p+14]...)
+		out = append(out, b[p+16:p+indexEntryLen+metaLen]...)
+		p += indexEntryLen + metaLen
+	}
+	return le.AppendUint32(out, crc32.Checksum(out, crcTable))
+}
+
+// An index in the layout before gaps is still used: a volume made by the
+// code before opens from its indexes, not from a scan of every sealed
+// segment.
+func TestOldIndexesAreRead(t *testing.T) {
+	mem := NewMemFS()
+	opts := Options{Dir: "/log", VolumeID: testVolume, FS: mem, SegmentSize: 64 << 10}
+	l, _, err := Open(opts, nil)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(6, 6))
+	var recs []testRecord
+	for i := 0; i < 2000; i++ {
+		meta, data := makeRecord(rng, rng.IntN(60), rng.IntN(16)) // too small for a gap
+		lsn, tm, loc, err := l.Append(1, meta, data)
+		require.NoError(t, err)
+		recs = append(recs, testRecord{lsn: lsn, time: tm, typ: 1, meta: meta, data: data, loc: loc})
+	}
+	require.NoError(t, l.Sync(l.Head()))
+	l.waitIndexer()
+	require.NoError(t, l.Close())
+	idx := indexFiles(t, mem)
+	require.GreaterOrEqual(t, len(idx), 2)
+	for _, name := range idx {
+		writeMemFile(t, mem, "/log/"+name, oldIndex(t, readMemFile(t, mem, "/log/"+name)))
+	}
+
+	l, _, err = Open(opts, nil)
+	require.NoError(t, err)
+	requireSameRecords(t, recs, scanAll(t, l))
+	l.waitIndexer()
+	require.NoError(t, l.Close())
+	// An index Open could not use is rewritten from its scan, in the new
+	// layout.
+	for _, name := range idx {
+		require.Equal(t, indexMagicOld, string(readMemFile(t, mem, "/log/"+name)[:8]), "%s was not used, and written again", name)
+	}
 }
 
 // A bad index (a flipped byte, cut short, made for another segment, empty)

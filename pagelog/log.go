@@ -116,6 +116,7 @@ type segment struct {
 	removed   atomic.Bool  // deleted by RemoveThrough; f is closed
 	syncs     atomic.Int64 // fdatasyncs Sync ran on it, to judge whether a zero-filled spare pays (spare.go)
 	zeroed    bool         // made from a spare: its blocks past the last record hold written zeros (spare.go)
+	gaps      bool         // of segment version 2: appends may put a gap before a data part (record.go)
 	pendFrom  atomic.Int64 // offset of the first record still in the write buffer, 0 if none (writebuf.go)
 	ix        *indexBuf    // the segment being appended to: its index so far (index.go); under Log.mu
 }

@@ -173,7 +173,7 @@ func (l *Log) openSegment(name string, writable bool) (*segment, error) {
 		return nil, corruptAt(ErrCorrupt, name, 0, uint64(first),
 			fmt.Sprintf("segment header says first lsn %d", h.first))
 	}
-	s := &segment{name: name, first: first, f: f, last: first - 1}
+	s := &segment{name: name, first: first, f: f, last: first - 1, gaps: h.version >= segVersion}
 	s.size.Store(segHeaderLen)
 	return s, nil
 }

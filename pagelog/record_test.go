@@ -17,16 +17,24 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-// goldenRecord is the record pinned in testdata/record-v1.hex.
+// goldenRecord is the record pinned in testdata/record-v1.hex: a record
+// with no gap, the same bytes in both versions.
 func goldenRecord() []byte {
 	h := recordHeader{lsn: 7, time: 1_800_000_000_123_456_789, typ: 3}
 	return encodeRecord(nil, h, []byte("meta"), []byte("hello, page"))
 }
 
-// goldenSegHeader is the segment header pinned in
-// testdata/segment-header-v1.hex.
-func goldenSegHeader() []byte {
-	return encodeSegHeader(segHeader{volume: testVolume, first: 7, created: 1_800_000_000_000_000_000})
+// goldenGapRecord is the record pinned in testdata/record-v2.hex: the same
+// with a gap of 12 bytes before its data part.
+func goldenGapRecord() []byte {
+	h := recordHeader{lsn: 7, time: 1_800_000_000_123_456_789, typ: 3, gap: 12}
+	return encodeRecord(nil, h, []byte("meta"), []byte("hello, page"))
+}
+
+// goldenSegHeader is the segment header of the given version pinned in
+// testdata/segment-header-v<version>.hex.
+func goldenSegHeader(version uint32) []byte {
+	return encodeSegHeader(segHeader{version: version, volume: testVolume, first: 7, created: 1_800_000_000_000_000_000})
 }
 
 // TestGolden pins the exact bytes of the format: if it fails, the format
@@ -38,7 +46,9 @@ func TestGolden(t *testing.T) {
 		b    []byte
 	}{
 		{"record-v1.hex", goldenRecord()},
-		{"segment-header-v1.hex", goldenSegHeader()},
+		{"record-v2.hex", goldenGapRecord()},
+		{"segment-header-v1.hex", goldenSegHeader(1)},
+		{"segment-header-v2.hex", goldenSegHeader(2)},
 	} {
 		path := filepath.Join("testdata", g.file)
 		dump := hex.Dump(g.b)
@@ -75,9 +85,80 @@ func TestGoldenFields(t *testing.T) {
 	require.Equal(t, "meta", string(meta))
 	require.Equal(t, "hello, page", string(stored))
 
-	sh, err := decodeSegHeader(goldenSegHeader(), "x")
-	require.NoError(t, err)
-	require.Equal(t, segHeader{volume: testVolume, first: 7, created: 1_800_000_000_000_000_000}, sh)
+	for _, v := range []uint32{1, 2} {
+		sh, err := decodeSegHeader(goldenSegHeader(v), "x")
+		require.NoError(t, err)
+		require.Equal(t, segHeader{version: v, volume: testVolume, first: 7, created: 1_800_000_000_000_000_000}, sh)
+	}
+}
+
+// TestGoldenGapFields decodes the record with a gap: the gap's length in
+// bytes 34-35, zeros between the meta and the data part, and the CRC
+// covering them.
+func TestGoldenGapFields(t *testing.T) {
+	b := goldenGapRecord()
+	require.Equal(t, 40+4+12+11+5, len(b))
+	require.Equal(t, uint16(12), binary.LittleEndian.Uint16(b[34:]))
+	require.Equal(t, "meta", string(b[40:44]))
+	require.Equal(t, make([]byte, 12), b[44:56])
+	require.Equal(t, "hello, page", string(b[56:67]))
+
+	h, meta, stored, n, why := decodeRecord(b)
+	require.Equal(t, "", why)
+	require.Equal(t, int64(len(b)), n)
+	require.Equal(t, uint16(12), h.gap)
+	require.Equal(t, int64(56), h.dataAt())
+	require.Equal(t, "meta", string(meta))
+	require.Equal(t, "hello, page", string(stored))
+
+	reseal := func(f func(b []byte)) []byte {
+		c := bytes.Clone(b)
+		f(c)
+		sealRecord(c[:67])
+		return c
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		why  string
+	}{
+		{"gap byte", reseal(func(c []byte) { c[50] = 1 }), "gap not zero"},
+		{"gap unsealed", func() []byte { c := bytes.Clone(b); c[50] = 1; return c }(), "checksum mismatch"},
+		{"gap too large", reseal(func(c []byte) { binary.LittleEndian.PutUint16(c[34:], dataAlign) }), "gap too large"},
+		{"gap on compressed", reseal(func(c []byte) { c[33] = byte(CodecS2); binary.LittleEndian.PutUint32(c[12:], 12) }), "gap before a compressed data part"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, _, _, why := decodeRecord(tc.b)
+			require.Equal(t, tc.why, why)
+		})
+	}
+}
+
+// TestGapFor checks the rule for choosing a gap: the data part lands on a
+// 4 KiB boundary when the gap costs at most a sixteenth of it, and never
+// for a compressed one.
+func TestGapFor(t *testing.T) {
+	for _, tc := range []struct {
+		off, meta, stored int
+		codec             Codec
+		gap               uint16
+	}{
+		{64, 24, 1 << 20, CodecNone, 4096 - 64 - 40 - 24},
+		{4096, 24, 1 << 20, CodecNone, 4096 - 40 - 24},
+		{4096 - 64, 24, 4096, CodecNone, 0},     // already aligned
+		{4096 - 72, 24, 4096, CodecNone, 8},     // 8 bytes: within a sixteenth
+		{64, 24, 4096, CodecNone, 0},            // 3968 bytes for 4 KiB: not worth it
+		{64, 24, 16 * 3968, CodecNone, 3968},    // exactly a sixteenth
+		{64, 24, 16*3968 - 1, CodecNone, 0},     // just over
+		{64, 24, 1 << 20, CodecS2, 0},           // compressed
+		{8192 - 104, 64, 1 << 20, CodecNone, 0}, // aligned
+	} {
+		got := gapFor(int64(tc.off), tc.meta, tc.codec, tc.stored)
+		require.Equal(t, tc.gap, got, "%+v", tc)
+		if got > 0 {
+			require.Zero(t, (tc.off+40+tc.meta+int(got))%dataAlign, "%+v", tc)
+		}
+	}
 }
 
 func TestDecodeRecordBad(t *testing.T) {
@@ -160,7 +241,7 @@ func TestSegmentNames(t *testing.T) {
 }
 
 func TestSegmentHeaderBad(t *testing.T) {
-	good := goldenSegHeader()
+	good := goldenSegHeader(segVersion)
 	for _, tc := range []struct {
 		name   string
 		edit   func(b []byte) []byte
@@ -169,7 +250,8 @@ func TestSegmentHeaderBad(t *testing.T) {
 	}{
 		{"short", func(b []byte) []byte { return b[:63] }, ErrCorrupt, "incomplete"},
 		{"magic", func(b []byte) []byte { b[0] = 'x'; return b }, ErrCorrupt, "magic"},
-		{"version", func(b []byte) []byte { b[8] = 2; return b }, ErrVersion, "version 2"},
+		{"version", func(b []byte) []byte { b[8] = 3; return b }, ErrVersion, "version 3"},
+		{"version 0", func(b []byte) []byte { b[8] = 0; return b }, ErrVersion, "version 0"},
 		{"crc", func(b []byte) []byte { b[20] ^= 1; return b }, ErrCorrupt, "checksum"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -192,20 +274,26 @@ func TestParseCodec(t *testing.T) {
 	require.Equal(t, "codec(7)", Codec(7).String())
 }
 
-// goldenLog writes the small log pinned in testdata/v1 into a MemFS.
-func goldenLog(t *testing.T) (*MemFS, []testRecord) {
+// goldenRecords are the records of the small logs pinned in testdata/v1
+// and testdata/v2; the second adds a 64 KiB write, whose data part lands
+// after a gap.
+var goldenRecords = []struct{ meta, data string }{
+	{"", ""},
+	{"create /a", ""},
+	{"write /a 0", "the first page"},
+	{"sync", "x"},
+	{"write /a 4096", strings.Repeat("0123456789abcdef", 4096)},
+}
+
+// goldenLog writes the first n goldenRecords into a log in a MemFS.
+func goldenLog(t *testing.T, n int) (*MemFS, []testRecord) {
 	t.Helper()
 	mem := NewMemFS()
 	clock := stepClock(time.Unix(1_800_000_000, 0), time.Millisecond)
 	l, _, err := Open(Options{Dir: "/log", VolumeID: testVolume, FS: mem, Now: clock}, nil)
 	require.NoError(t, err)
 	var recs []testRecord
-	for i, r := range []struct{ meta, data string }{
-		{"", ""},
-		{"create /a", ""},
-		{"write /a 0", "the first page"},
-		{"sync", "x"},
-	} {
+	for i, r := range goldenRecords[:n] {
 		typ := Type(i + 1)
 		n, tm, loc, err := l.Append(typ, []byte(r.meta), []byte(r.data))
 		require.NoError(t, err)
@@ -215,15 +303,31 @@ func goldenLog(t *testing.T) (*MemFS, []testRecord) {
 	return mem, recs
 }
 
+// openGolden opens the segment file pinned in testdata/<dir> read-only
+// and checks that it holds recs.
+func openGolden(t *testing.T, dir string, recs []testRecord) {
+	t.Helper()
+	name := segmentName(1)
+	want, err := os.ReadFile(filepath.Join("testdata", dir, name))
+	require.NoError(t, err)
+	tmp := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(tmp, name), want, 0o644))
+	l, rep, err := Open(Options{Dir: tmp, VolumeID: testVolume, ReadOnly: true}, nil)
+	require.NoError(t, err)
+	defer l.Close()
+	require.EqualValues(t, len(recs), rep.Head)
+	requireSameRecords(t, recs, scanAll(t, l))
+}
+
 // TestGoldenSegment pins a whole segment file as Append writes it, and
 // checks that the pinned file opens and reads back: logs written by this
 // version must stay readable.
 func TestGoldenSegment(t *testing.T) {
-	mem, recs := goldenLog(t)
+	mem, recs := goldenLog(t, len(goldenRecords))
 	name := segmentName(1)
 	got, err := mem.ReadFile("/log/" + name)
 	require.NoError(t, err)
-	path := filepath.Join("testdata", "v1", name)
+	path := filepath.Join("testdata", "v2", name)
 	if *update {
 		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 		require.NoError(t, os.WriteFile(path, got, 0o644))
@@ -232,11 +336,32 @@ func TestGoldenSegment(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, hex.Dump(want), hex.Dump(got), "Append no longer writes %s", path)
 
+	big := recs[len(recs)-1].loc
+	require.Zero(t, big.Off%dataAlign, "the 64 KiB write's data part is not page-aligned: %+v", big)
+	require.Greater(t, big.Off, uint32(0x108+recordHeaderLen+len("write /a 4096")), "no gap before it")
+	openGolden(t, "v2", recs)
+}
+
+// TestGoldenSegmentV1 opens the segment pinned in testdata/v1, written by
+// the code before records had gaps, and appends to it: a version 1
+// segment gets no gaps, so the code before could still read it.
+func TestGoldenSegmentV1(t *testing.T) {
+	_, recs := goldenLog(t, 4)
+	openGolden(t, "v1", recs)
+
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, name), want, 0o644))
-	l, rep, err := Open(Options{Dir: dir, VolumeID: testVolume, ReadOnly: true}, nil)
+	name := segmentName(1)
+	want, err := os.ReadFile(filepath.Join("testdata", "v1", name))
 	require.NoError(t, err)
-	defer l.Close()
-	require.EqualValues(t, len(recs), rep.Head)
-	requireSameRecords(t, recs, scanAll(t, l))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), want, 0o644))
+	l, _, err := Open(Options{Dir: dir, VolumeID: testVolume}, nil)
+	require.NoError(t, err)
+	big := goldenRecords[4]
+	_, _, loc, err := l.Append(5, []byte(big.meta), []byte(big.data))
+	require.NoError(t, err)
+	require.Equal(t, uint32(len(want)+recordHeaderLen+len(big.meta)), loc.Off, "a gap in a version 1 segment")
+	require.NoError(t, l.Close())
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	require.NoError(t, err)
+	require.Equal(t, uint32(segVersionOld), binary.LittleEndian.Uint32(b[8:]))
 }

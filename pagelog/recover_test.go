@@ -251,7 +251,7 @@ func TestBadSegments(t *testing.T) {
 			copy(c, encodeSegHeader(segHeader{volume: other, first: mustParse(middle), created: 1}))
 			return c
 		}, ErrVolumeMismatch, "segment " + middle},
-		{"new version", names[len(names)-1], func(c []byte) []byte { c[8] = 2; return c }, ErrVersion, "version 2"},
+		{"new version", names[len(names)-1], func(c []byte) []byte { c[8] = 3; return c }, ErrVersion, "version 3"},
 		{"wrong first lsn", middle, func(c []byte) []byte {
 			copy(c, encodeSegHeader(segHeader{volume: testVolume, first: mustParse(middle) + 1, created: 1}))
 			return c

@@ -181,7 +181,7 @@ func (w *walker) walkSegment(seg *segment, idx int, size int64) (segWalk, error)
 		w.lastTime = h.time
 		w.next++
 		if w.ix != nil {
-			w.ix.add(h.time, off, h.typ, h.codec, meta, h.rawLen, h.storedLen)
+			w.ix.add(h.time, off, h.typ, h.codec, h.gap, meta, h.rawLen, h.storedLen)
 		}
 		if w.fn != nil {
 			w.sc = Scanned{
@@ -192,7 +192,7 @@ func (w *walker) walkSegment(seg *segment, idx int, size int64) (segWalk, error)
 				DataLen: h.rawLen,
 				Data: Location{
 					Seg:   uint32(idx),
-					Off:   uint32(off + recordHeaderLen + int64(h.metaLen)),
+					Off:   uint32(off + h.dataAt()),
 					Len:   h.storedLen,
 					Codec: h.codec,
 				},

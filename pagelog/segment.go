@@ -11,7 +11,9 @@
 //
 //	offset size field
 //	     0    8 magic    "RWFSPLOG"
-//	     8    4 version  format version, 1
+//	     8    4 version  format version: 2, or 1 for a segment written before
+//	                     records had a gap (record.go); both are read, and
+//	                     records in a version 1 segment never have one
 //	    12    4 reserved zero
 //	    16   16 volume   volume ID; a segment of another volume is refused
 //	    32    8 first    LSN of the first record the segment holds (also its name)
@@ -39,7 +41,8 @@ import (
 const (
 	segHeaderLen  = 64
 	segMagic      = "RWFSPLOG"
-	segVersion    = 1
+	segVersion    = 2
+	segVersionOld = 1 // no gaps in its records; still read and appended to
 	segSuffix     = ".seg"
 	segTempSuffix = ".seg.tmp"
 	segNameDigits = 16
@@ -47,6 +50,7 @@ const (
 
 // segHeader is the decoded segment header.
 type segHeader struct {
+	version uint32
 	volume  [16]byte
 	first   lsn.LSN
 	created int64
@@ -56,7 +60,11 @@ type segHeader struct {
 func encodeSegHeader(h segHeader) []byte {
 	b := make([]byte, segHeaderLen)
 	copy(b[0:8], segMagic)
-	binary.LittleEndian.PutUint32(b[8:], segVersion)
+	v := h.version
+	if v == 0 {
+		v = segVersion
+	}
+	binary.LittleEndian.PutUint32(b[8:], v)
 	copy(b[16:32], h.volume[:])
 	binary.LittleEndian.PutUint64(b[32:], uint64(h.first))
 	binary.LittleEndian.PutUint64(b[40:], uint64(h.created))
@@ -75,8 +83,9 @@ func decodeSegHeader(b []byte, name string) (segHeader, error) {
 	if string(b[0:8]) != segMagic {
 		return segHeader{}, corruptAt(ErrCorrupt, name, 0, 0, "bad segment magic")
 	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != segVersion {
-		return segHeader{}, fmt.Errorf("%w: segment %s: version %d, this code knows version %d", ErrVersion, name, v, segVersion)
+	v := binary.LittleEndian.Uint32(b[8:])
+	if v != segVersion && v != segVersionOld {
+		return segHeader{}, fmt.Errorf("%w: segment %s: version %d, this code knows versions %d and %d", ErrVersion, name, v, segVersionOld, segVersion)
 	}
 	if crc32.Checksum(b[:60], crcTable) != binary.LittleEndian.Uint32(b[60:]) {
 		return segHeader{}, corruptAt(ErrCorrupt, name, 0, 0, "segment header checksum mismatch")
@@ -84,7 +93,7 @@ func decodeSegHeader(b []byte, name string) (segHeader, error) {
 	if !isZero(b[12:16]) || !isZero(b[48:60]) {
 		return segHeader{}, corruptAt(ErrCorrupt, name, 0, 0, "segment header reserved bytes not zero")
 	}
-	var h segHeader
+	h := segHeader{version: v}
 	copy(h.volume[:], b[16:32])
 	h.first = lsn.LSN(binary.LittleEndian.Uint64(b[32:]))
 	h.created = int64(binary.LittleEndian.Uint64(b[40:]))
