@@ -2,8 +2,10 @@ package pagelog
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -70,6 +72,11 @@ type diskFile struct {
 	*os.File
 	fd     int
 	noOnce atomic.Bool // the file system refused ReadOnce's uncached reads
+
+	mu     sync.Mutex
+	direct *os.File // opened with O_DIRECT at the first ReadDirect
+	dirErr error    // why it could not be; then ReadDirect never tries again
+	closed bool
 }
 
 func (f *diskFile) Datasync() error {
@@ -109,6 +116,39 @@ func (f *diskFile) ReadOnce(b []byte, off int64) (int, error) {
 		f.noOnce.Store(true)
 	}
 	return f.ReadAt(b, off)
+}
+
+// ReadDirect opens the file for direct reads the first time it is called.
+func (f *diskFile) ReadDirect(b []byte, off int64) (int, error) {
+	if !pagecache.Aligned(b, off) {
+		return 0, fmt.Errorf("pagelog: %s: direct read of %d bytes at %d: not aligned: %w", f.Name(), len(b), off, errors.ErrUnsupported)
+	}
+	f.mu.Lock()
+	if f.direct == nil && f.dirErr == nil {
+		if f.closed {
+			f.dirErr = os.ErrClosed
+		} else {
+			f.direct, f.dirErr = pagecache.OpenDirect(f.File)
+		}
+	}
+	d, err := f.direct, f.dirErr
+	f.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return d.ReadAt(b, off)
+}
+
+// Close closes the file and its direct twin.
+func (f *diskFile) Close() error {
+	f.mu.Lock()
+	f.closed = true
+	d := f.direct
+	f.mu.Unlock()
+	if d != nil {
+		d.Close()
+	}
+	return f.File.Close()
 }
 
 func (f *diskFile) Size() (int64, error) {

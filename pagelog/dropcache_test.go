@@ -1,6 +1,7 @@
 package pagelog
 
 import (
+	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -92,9 +93,8 @@ func TestVerifySealedLeavesTheCacheAsItWas(t *testing.T) {
 	}
 }
 
-// A large read of a sealed segment gives back the pages it read, and a
-// small one, a database page, stays cached. (The segment's own readahead
-// past the range stays until it is read in turn.)
+// A large read of a sealed segment leaves none of its pages in the cache,
+// and a small one, a page of a sequential stream, stays cached.
 func TestLargeSealedReadDropsItsPages(t *testing.T) {
 	l, sealed, recs := sealedLog(t)
 	var big testRecord
@@ -120,6 +120,122 @@ func TestLargeSealedReadDropsItsPages(t *testing.T) {
 	_, err = l.ReadData(big.loc, 0, small)
 	require.NoError(t, err)
 	require.NotZero(t, inRecord(), "an 8 KiB read of a sealed segment did not stay cached")
+}
+
+// Records' data parts are page-aligned (gaps), so large reads of sealed
+// segments and random ones go direct: they bring no page of the segment
+// into the cache, and, unlike a read through the cache that gives its pages
+// back, they leave the pages someone else had cached where they are.
+// Every byte read is the record's, at any offset and length, aligned or
+// not, random or not.
+func TestSealedReadsGoDirect(t *testing.T) {
+	l, sealed, recs := sealedLog(t)
+	rng := rand.New(rand.NewPCG(9, 9))
+	var inSeg1 []testRecord
+	for _, r := range recs {
+		require.Zero(t, r.loc.Off%dataAlign, "a 512 KiB record's data part is not page-aligned: %+v", r.loc)
+		if r.loc.Seg == 1 {
+			inSeg1 = append(inSeg1, r)
+		}
+	}
+	require.NotEmpty(t, inSeg1)
+
+	whole := make([]byte, len(inSeg1[0].data))
+	n, err := l.ReadData(inSeg1[0].loc, 0, whole)
+	require.NoError(t, err)
+	require.Equal(t, inSeg1[0].data, whole[:n])
+	require.Zero(t, residentPages(t, sealed[1]), "a direct read of a whole record left pages of the segment cached")
+
+	_, err = os.ReadFile(sealed[1])
+	require.NoError(t, err)
+	warm := residentPages(t, sealed[1])
+	require.NotZero(t, warm)
+	n, err = l.ReadData(inSeg1[0].loc, 0, whole)
+	require.NoError(t, err)
+	require.Equal(t, inSeg1[0].data, whole[:n])
+	page := make([]byte, 2*4096)[4096:] // a page-aligned page: Go aligns allocations of 8 KiB
+	for i := 0; i < 20; i++ {
+		r := inSeg1[rng.IntN(len(inSeg1))]
+		off := int64(rng.IntN(len(r.data)/4096)) * 4096
+		n, err := l.ReadDataRandom(r.loc, off, page)
+		require.NoError(t, err)
+		require.Equal(t, r.data[off:off+int64(n)], page[:n])
+	}
+	require.Equal(t, warm, residentPages(t, sealed[1]), "large and random reads dropped pages a reader had cached: they did not go direct")
+	require.False(t, l.segTable()[1].noDirect.Load(), "the disk refused a direct read")
+
+	for i := 0; i < 50; i++ {
+		r := recs[rng.IntN(len(recs))]
+		off := int64(rng.IntN(len(r.data)))
+		got := make([]byte, 1+rng.IntN(len(r.data)-int(off)))
+		read := l.ReadData
+		if i%2 == 0 {
+			read = l.ReadDataRandom
+		}
+		n, err := read(r.loc, off, got)
+		require.NoError(t, err)
+		require.Equal(t, r.data[off:off+int64(n)], got[:n], "read %d: %d bytes at %d", i, len(got), off)
+	}
+}
+
+// A random read that is not page-aligned cannot go direct: it reads
+// through the cache and gives back the pages wholly inside it.
+func TestUnalignedRandomReadDropsItsPages(t *testing.T) {
+	l, sealed, recs := sealedLog(t)
+	r := recs[len(recs)/2]
+	for r.loc.Seg == uint32(len(sealed)) {
+		r = recs[0]
+	}
+	got := make([]byte, 12<<10)
+	n, err := l.ReadDataRandom(r.loc, 100, got)
+	require.NoError(t, err)
+	require.Equal(t, r.data[100:100+n], got[:n])
+	in, err := pagecache.ResidentIn(sealed[r.loc.Seg], int64(r.loc.Off)+100, int64(len(got)))
+	require.NoError(t, err)
+	require.Zero(t, in, "an unaligned random read left its pages cached")
+}
+
+// Disk's ReadDirect reads the same bytes as ReadAt where the file system
+// has direct I/O, and says ErrUnsupported where it has not or where the
+// read is not aligned.
+func TestDiskReadDirect(t *testing.T) {
+	dirs := map[string]string{"TMPDIR": t.TempDir()}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() && !pagecache.Droppable("/dev/shm") {
+		shm, err := os.MkdirTemp("/dev/shm", "pagelog-test-")
+		require.NoError(t, err)
+		t.Cleanup(func() { os.RemoveAll(shm) })
+		dirs["tmpfs"] = shm
+	}
+	want := make([]byte, 3<<20)
+	rng := rand.New(rand.NewPCG(7, 9))
+	for i := range want {
+		want[i] = byte(rng.Uint32())
+	}
+	for name, dir := range dirs {
+		f, err := Disk.OpenFile(filepath.Join(dir, "f"), os.O_RDWR|os.O_CREATE, 0o644)
+		require.NoError(t, err)
+		_, err = f.WriteAt(want, 0)
+		require.NoError(t, err)
+		require.NoError(t, f.Sync())
+		got := make([]byte, 1<<20)
+		_, err = f.ReadDirect(got[1:4097], 0)
+		require.ErrorIs(t, err, errors.ErrUnsupported, "%s: an unaligned buffer", name)
+		_, err = f.ReadDirect(got[:4096], 100)
+		require.ErrorIs(t, err, errors.ErrUnsupported, "%s: an unaligned offset", name)
+		for _, off := range []int64{0, 4096, 2 << 20} {
+			n, err := f.ReadDirect(got, off)
+			if errors.Is(err, errors.ErrUnsupported) {
+				t.Logf("%s: no direct I/O: %v", name, err)
+				break
+			}
+			require.NoError(t, err, "%s: ReadDirect at %d", name, off)
+			require.Equal(t, len(got), n)
+			require.Equal(t, want[off:off+int64(n)], got, "%s: ReadDirect at %d", name, off)
+		}
+		require.NoError(t, f.Close())
+		_, err = f.ReadDirect(got, 0)
+		require.Error(t, err, "%s: a read after Close", name)
+	}
 }
 
 // Disk's ReadOnce reads the same bytes as ReadAt where the file system has

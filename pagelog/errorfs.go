@@ -203,6 +203,8 @@ func (f *errorFile) ReadAt(b []byte, off int64) (int, error) { return f.f.ReadAt
 
 func (f *errorFile) ReadOnce(b []byte, off int64) (int, error) { return f.f.ReadOnce(b, off) }
 
+func (f *errorFile) ReadDirect(b []byte, off int64) (int, error) { return f.f.ReadDirect(b, off) }
+
 func (f *errorFile) WriteAt(b []byte, off int64) (int, error) {
 	if ft := f.fs.before(OpWrite, f.name); ft != nil {
 		n := 0

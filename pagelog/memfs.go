@@ -356,6 +356,9 @@ func (f *memFile) check(op string, write bool) error {
 // ReadOnce is ReadAt: a MemFS has no page cache.
 func (f *memFile) ReadOnce(b []byte, off int64) (int, error) { return f.ReadAt(b, off) }
 
+// ReadDirect is ReadAt: a MemFS has no page cache to keep out of.
+func (f *memFile) ReadDirect(b []byte, off int64) (int, error) { return f.ReadAt(b, off) }
+
 func (f *memFile) ReadAt(b []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()

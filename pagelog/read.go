@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/rewindfs/rewindfs/internal/pagecache"
 )
 
 // ReadData copies the data part of a record, from byte off of the
@@ -14,8 +16,22 @@ import (
 //
 // Uncompressed data is read with one pread. Compressed data is read whole
 // and decompressed; the last few decompressed records are cached, so that
-// reading the pages of one record one by one decompresses it once.
+// reading the pages of one record one by one decompresses it once. A read
+// of dropReadMin bytes or more from a sealed segment leaves nothing in the
+// page cache (readSealed).
 func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
+	return l.readData(loc, off, dst, false)
+}
+
+// ReadDataRandom is ReadData for a read that stands alone, not one of a
+// sequential stream: a database asking for one page. From a sealed
+// segment it leaves nothing in the page cache whatever its size, and
+// starts no readahead there (readSealed).
+func (l *Log) ReadDataRandom(loc Location, off int64, dst []byte) (int, error) {
+	return l.readData(loc, off, dst, true)
+}
+
+func (l *Log) readData(loc Location, off int64, dst []byte, random bool) (int, error) {
 	if l.isShut.Load() && l.closedNow() {
 		return 0, ErrClosed
 	}
@@ -30,15 +46,18 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("%w: negative offset %d", ErrBadLocation, off)
 	}
-	read := l.readSeg
-	if int(loc.Seg) < len(segs)-1 {
-		read = readSealed
-	}
+	sealed := int(loc.Seg) < len(segs)-1
 	if loc.Codec == CodecNone {
 		avail := max(int64(loc.Len)-off, 0)
 		n := int(min(int64(len(dst)), avail))
 		if n > 0 {
-			got, err := read(seg, dst[:n], int64(loc.Off)+off)
+			var got int
+			var err error
+			if sealed {
+				got, err = readSealed(seg, dst[:n], int64(loc.Off)+off, random)
+			} else {
+				got, err = l.readSeg(seg, dst[:n], int64(loc.Off)+off)
+			}
 			if got < n && seg.removed.Load() {
 				return 0, fmt.Errorf("%w: %s", ErrSegmentRemoved, seg.name)
 			}
@@ -50,6 +69,10 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 			}
 		}
 		return n, shortRead(n, len(dst), seg.name, loc, off)
+	}
+	read := l.readSeg
+	if sealed {
+		read = func(seg *segment, b []byte, off int64) (int, error) { return readSealed(seg, b, off, false) }
 	}
 	raw, err := l.cache.get(seg, loc, read)
 	if err != nil {
@@ -65,26 +88,44 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 	return n, shortRead(n, len(dst), seg.name, loc, off)
 }
 
-// dropReadMin is the smallest read of a sealed segment whose pages
-// readSealed gives back. Sequential reads on the mount come as READs of up
-// to 1 MiB (fusefs's readahead); a database's page reads are smaller, and
-// stay cached.
+// dropReadMin is the smallest read of a sealed segment that readSealed
+// keeps out of the page cache when the caller did not say it was random.
+// Sequential reads on the mount come as READs of up to 1 MiB (fusefs's
+// readahead), which are pieces of large records (writeback merges a
+// stream's pages) or many small records in a row; the small ones are left
+// to the segment's page cache and readahead, which serve the next record
+// from memory.
 const dropReadMin = 64 << 10
 
-// readSealed reads len(b) bytes of the sealed segment seg at off and, if
-// that was a large read, gives back the pages wholly inside it. The kernel
-// keeps what the application reads on the mount, so these pages are a
-// second copy of it, as a sealed segment's written pages were (roll drops
-// those); pages given back are what the next read reuses. The pages at
-// either end, which neighbouring records share, and the segment's own
-// readahead past the range stay; so do large folios that reach past
-// either end, which is why a cold 2 GiB read on the mount still leaves
-// about half of the segment pages it read (measured, 2026-12-03). The
-// drop and the check's uncached reads (scrub.go) together took that read
-// from 297-362 to 452-1024 MiB/s here; the check's alone, 299-415.
-func readSealed(seg *segment, b []byte, off int64) (int, error) {
+// readSealed reads len(b) bytes of the sealed segment seg at off. A read
+// that is random, or of dropReadMin bytes or more, leaves nothing in the
+// page cache: the kernel keeps what the application reads on the mount,
+// so these pages would be a second copy of it, as a sealed segment's
+// written pages were (roll drops those).
+//
+// Where b, off and the length are page-aligned (a record's data part
+// starts on a page when it is worth it, record.go), the read is direct
+// (O_DIRECT), from the disk into b: no page cache is filled, copied from
+// and given back, which on this project's VM costs more than the disk
+// (fresh page cache is a host fault away). A cold 2 GiB sequential read on
+// the mount went from 424-601 to 720-1142 MiB/s in five rounds (plain
+// 465-677), daemon CPU 385-580 -> 90-218 ticks, page cache left 3.3 -> 2.2
+// GiB (the file's own pages); 4 KiB random reads ran at the same rate and
+// left half the cache (610 against 1230 MiB for 512 MiB read). Anything
+// else is read through the page cache, and an uncached one then gives back
+// the pages wholly inside it (posix_fadvise DONTNEED); a segment whose file
+// system has no direct I/O reads like that for good.
+func readSealed(seg *segment, b []byte, off int64, random bool) (int, error) {
+	uncached := random || len(b) >= dropReadMin
+	if uncached && !seg.noDirect.Load() && pagecache.Aligned(b, off) {
+		n, err := seg.f.ReadDirect(b, off)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return n, err
+		}
+		seg.noDirect.Store(true)
+	}
 	n, err := seg.f.ReadAt(b, off)
-	if n >= dropReadMin {
+	if uncached {
 		seg.f.DropCache(off, int64(n))
 	}
 	return n, err

@@ -50,6 +50,12 @@ func (f countFile) ReadOnce(b []byte, off int64) (int, error) {
 	return k, err
 }
 
+func (f countFile) ReadDirect(b []byte, off int64) (int, error) {
+	k, err := f.File.ReadDirect(b, off)
+	f.n.Add(int64(k))
+	return k, err
+}
+
 // ScanBytes estimates how many bytes a scan of the log in dir reads: the
 // sizes of its segment files, less the space reserved at the end of a
 // preallocated segment where the file system reports it as a hole. It is

@@ -41,6 +41,12 @@ type File interface {
 	// there stay. Where the kernel or the file system cannot do that, it
 	// is ReadAt.
 	ReadOnce(b []byte, off int64) (int, error)
+	// ReadDirect reads like ReadAt, from the disk straight into b, leaving
+	// nothing in the page cache (O_DIRECT), for reads of data that is
+	// synced. b's address, off and len(b) must be multiples of
+	// pagecache.DirectAlign. Where the file system cannot, it reads
+	// nothing and returns an error wrapping errors.ErrUnsupported.
+	ReadDirect(b []byte, off int64) (int, error)
 	// Sync makes the content and all metadata of the file durable (fsync).
 	Sync() error
 	// Datasync makes the content durable, and the metadata needed to read

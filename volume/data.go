@@ -84,7 +84,7 @@ func (v *Volume) scratchPages(n int) []byte {
 func (v *Volume) readPage(n *fsstate.Inode, p uint64, dst []byte) error {
 	ps := uint64(v.Settings.PageSize)
 	s := span{ref: n.Pages.Get(p), base: p*ps < n.BaseSize, pos: int64(p * ps)}
-	if err := v.readSpan(n.Ino, s, dst); err != nil {
+	if err := v.readSpan(n.Ino, s, dst, false); err != nil {
 		v.logf("read page %d of inode %d: %v", p, n.Ino, err)
 		return syscall.EIO
 	}
@@ -101,12 +101,17 @@ type span struct {
 	n    int64
 }
 
-// readSpan reads one span into d. A record whose segment compaction has
-// removed since the span was found was folded into the base image, which
-// then holds this very version of the page (see package compaction).
-func (v *Volume) readSpan(ino uint64, s span, d []byte) error {
+// readSpan reads one span into d, of a read that is random (see Read). A
+// record whose segment compaction has removed since the span was found
+// was folded into the base image, which then holds this very version of
+// the page (see package compaction).
+func (v *Volume) readSpan(ino uint64, s span, d []byte, random bool) error {
 	if !s.ref.IsHole() {
-		_, err := v.log.ReadData(s.ref.Loc, int64(s.ref.Inner), d)
+		read := v.log.ReadData
+		if random {
+			read = v.log.ReadDataRandom
+		}
+		_, err := read(s.ref.Loc, int64(s.ref.Inner), d)
 		if !errors.Is(err, pagelog.ErrSegmentRemoved) {
 			return err
 		}
@@ -116,6 +121,13 @@ func (v *Volume) readSpan(ino uint64, s span, d []byte) error {
 	}
 	return v.img.ReadPages(ino, s.pos, d)
 }
+
+// randomReadMax is the largest read Read takes for a random one: the
+// kernel sends a sequential stream as READs of up to 1 MiB (its
+// readahead), and a database's lone page read as one of a page or two.
+// The log reads a random read's bytes without readahead and without
+// leaving a copy in the page cache (pagelog's ReadDataRandom).
+const randomReadMax = 16 << 10
 
 // Read reads up to len(dst) bytes at off and returns how many it read (short
 // at the end of the file). The lock is held only to find where the pages
@@ -164,8 +176,9 @@ func (v *Volume) Read(ino uint64, off int64, dst []byte) (int, error) {
 		done += cnt
 	}
 	v.mu.RUnlock()
+	random := len(dst) <= randomReadMax
 	for _, s := range spans {
-		if err := v.readSpan(ino, s, dst[s.off:s.off+s.n]); err != nil {
+		if err := v.readSpan(ino, s, dst[s.off:s.off+s.n], random); err != nil {
 			v.logf("read inode %d at %d: %v", ino, s.pos, err)
 			return 0, syscall.EIO
 		}

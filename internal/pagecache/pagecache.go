@@ -82,6 +82,41 @@ func ReadOnce(f *os.File, b []byte, off int64) (int, error) {
 	return n, rerr
 }
 
+// DirectAlign is what ReadDirect needs the buffer's address, the offset
+// and the length to be multiples of: the page size, which covers every
+// block size a disk here has.
+const DirectAlign = 4096
+
+// OpenDirect opens the file f has open a second time, read-only and with
+// O_DIRECT, through /proc/self/fd: the same inode even if the file was
+// renamed since. Reads through it go from the disk to the caller's buffer
+// and leave nothing in the page cache. A file system without direct I/O
+// gives an error wrapping errors.ErrUnsupported.
+func OpenDirect(f *os.File) (*os.File, error) {
+	c, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var d *os.File
+	var oerr error
+	if err := c.Control(func(fd uintptr) {
+		d, oerr = os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", fd), os.O_RDONLY|unix.O_DIRECT, 0)
+	}); err != nil {
+		return nil, err
+	}
+	if errors.Is(oerr, unix.EINVAL) || errors.Is(oerr, unix.EOPNOTSUPP) {
+		return nil, fmt.Errorf("pagecache: %s: O_DIRECT: %w", f.Name(), errors.ErrUnsupported)
+	}
+	return d, oerr
+}
+
+// Aligned says whether b at off can be read through a file OpenDirect
+// opened.
+func Aligned(b []byte, off int64) bool {
+	return len(b) > 0 && off%DirectAlign == 0 && len(b)%DirectAlign == 0 &&
+		uintptr(unsafe.Pointer(&b[0]))%DirectAlign == 0
+}
+
 // Resident counts the pages of the file at path that are in the page
 // cache (mincore of a read-only mapping, which faults nothing in).
 func Resident(path string) (int, error) { return ResidentIn(path, 0, -1) }

@@ -102,3 +102,43 @@ func TestResidentIn(t *testing.T) {
 		require.EqualValues(t, c.want, got, "ResidentIn(%d, %d)", c.off, c.n)
 	}
 }
+
+// OpenDirect opens the very file, even after it was renamed and another
+// took its name, and reads through it leave the page cache as it was.
+func TestOpenDirect(t *testing.T) {
+	dir := t.TempDir()
+	if !Droppable(dir) {
+		t.Skip("TMPDIR is on tmpfs, where a file's cached pages are the file")
+	}
+	want := make([]byte, 1<<20)
+	rng := rand.New(rand.NewPCG(3, 3))
+	for i := range want {
+		want[i] = byte(rng.Uint32())
+	}
+	path := filepath.Join(dir, "f")
+	require.NoError(t, os.WriteFile(path, want, 0o644))
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, os.Rename(path, path+".old"))
+	require.NoError(t, os.WriteFile(path, []byte("another file"), 0o644))
+	require.NoError(t, f.Sync())
+	Drop(f)
+
+	d, err := OpenDirect(f)
+	require.NoError(t, err)
+	defer d.Close()
+	got := make([]byte, 256<<10)
+	require.True(t, Aligned(got, 512<<10))
+	n, err := d.ReadAt(got, 512<<10)
+	require.NoError(t, err)
+	require.Equal(t, want[512<<10:512<<10+n], got[:n])
+	cached, err := Resident(path + ".old")
+	require.NoError(t, err)
+	require.Zero(t, cached, "a direct read left pages in the cache")
+
+	require.False(t, Aligned(got[1:4097], 0), "an unaligned buffer")
+	require.False(t, Aligned(got[:4096], 512), "an unaligned offset")
+	require.False(t, Aligned(got[:4000], 0), "an unaligned length")
+	require.False(t, Aligned(nil, 0), "nothing to read")
+}
