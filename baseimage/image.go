@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/rewindfs/rewindfs/fsstate"
@@ -80,9 +81,10 @@ type Image struct {
 }
 
 type pageFile struct {
-	f    pagelog.File
-	refs int
-	dead bool
+	f        pagelog.File
+	refs     int
+	dead     bool
+	noDirect atomic.Bool // its file system refused a direct read
 }
 
 // maxOpenPageFiles bounds the page files kept open for reads.
@@ -189,8 +191,11 @@ func (img *Image) PagesPath(ino uint64) string {
 
 // ReadPages reads len(dst) bytes of ino's content at the base from byte
 // off of its page file. What the file does not have (it is sparse, shorter
-// or missing) reads as zeros.
-func (img *Image) ReadPages(ino uint64, off int64, dst []byte) error {
+// or missing) reads as zeros. A random read (a database asking for a page
+// or two) and a large one leave the page cache as they found it, as the
+// log's reads do (pagelog.ReadUncached): the kernel caches the mounted
+// file's pages itself.
+func (img *Image) ReadPages(ino uint64, off int64, dst []byte, random bool) error {
 	pf, err := img.acquire(ino)
 	if err != nil {
 		return err
@@ -200,7 +205,12 @@ func (img *Image) ReadPages(ino uint64, off int64, dst []byte) error {
 		return nil
 	}
 	defer img.release(pf)
-	n, err := pf.f.ReadAt(dst, off)
+	var n int
+	if random || len(dst) >= pagelog.UncachedReadMin {
+		n, err = pagelog.ReadUncached(pf.f, dst, off, &pf.noDirect)
+	} else {
+		n, err = pf.f.ReadAt(dst, off)
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read base image pages of inode %d at %d: %w", ino, off, err)
 	}

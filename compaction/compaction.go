@@ -314,5 +314,10 @@ func writeFile(img *baseimage.Image, lg *pagelog.Log, n *fsstate.Inode, buf []by
 	if err := f.Sync(); err != nil {
 		return fail("fsync page file", err)
 	}
+	// What was just written is a second copy of pages the kernel caches
+	// for the mounted file, as a sealed segment's are (pagelog's roll
+	// gives those back too); the base image's own reads leave nothing
+	// cached either (baseimage's ReadPages).
+	f.DropCache(0, 0)
 	return pages, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rewindfs/rewindfs/internal/pagecache"
 )
@@ -116,20 +117,34 @@ const dropReadMin = 64 << 10
 // the pages wholly inside it (posix_fadvise DONTNEED); a segment whose file
 // system has no direct I/O reads like that for good.
 func readSealed(seg *segment, b []byte, off int64, random bool) (int, error) {
-	uncached := random || len(b) >= dropReadMin
-	if uncached && !seg.noDirect.Load() && pagecache.Aligned(b, off) {
-		n, err := seg.f.ReadDirect(b, off)
+	if random || len(b) >= dropReadMin {
+		return ReadUncached(seg.f, b, off, &seg.noDirect)
+	}
+	return seg.f.ReadAt(b, off)
+}
+
+// ReadUncached reads len(b) bytes of f at off, as ReadAt does, and leaves
+// none of them in the page cache: direct where b, off and the length are
+// page-aligned, else through the cache, giving back the pages wholly
+// inside the range afterwards. noDirect remembers that f's file system
+// has no direct I/O. The base image reads its page files with it too.
+func ReadUncached(f File, b []byte, off int64, noDirect *atomic.Bool) (int, error) {
+	if !noDirect.Load() && pagecache.Aligned(b, off) {
+		n, err := f.ReadDirect(b, off)
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return n, err
 		}
-		seg.noDirect.Store(true)
+		noDirect.Store(true)
 	}
-	n, err := seg.f.ReadAt(b, off)
-	if uncached {
-		seg.f.DropCache(off, int64(n))
-	}
+	n, err := f.ReadAt(b, off)
+	f.DropCache(off, int64(n))
 	return n, err
 }
+
+// UncachedReadMin is dropReadMin for other readers of files the kernel
+// caches a copy of on the mount: reads this large leave the page cache as
+// they found it (ReadUncached).
+const UncachedReadMin = dropReadMin
 
 func shortRead(n, want int, seg string, loc Location, off int64) error {
 	if n == want {

@@ -119,7 +119,7 @@ func (v *Volume) readSpan(ino uint64, s span, d []byte, random bool) error {
 		clear(d)
 		return nil
 	}
-	return v.img.ReadPages(ino, s.pos, d)
+	return v.img.ReadPages(ino, s.pos, d, random)
 }
 
 // randomReadMax is the largest read Read takes for a random one: the

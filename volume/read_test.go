@@ -2,6 +2,7 @@ package volume
 
 import (
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -70,4 +71,77 @@ func TestSmallReadsLeaveNoSegmentPages(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, small[:n], stream[:n])
 	require.NotZero(t, cachedPages(t, sealed), "a 256 KiB read of 8 KiB records left nothing cached for the next one")
+}
+
+// Reads of pages compaction folded into the base image follow the same
+// rule: a random read leaves none of the page file in the page cache, and
+// a page read of a stream stays cached.
+func TestSmallBaseReadsLeaveNoPages(t *testing.T) {
+	v, dir, clock := clockVolume(t, InitOptions{Window: time.Second, SegmentSize: 1 << 20}, true)
+	defer v.Close()
+	if !pagecache.Droppable(dir) {
+		t.Skip("TMPDIR is on tmpfs, where a file's cached pages are the file")
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	f, err := v.Create(fsstate.RootIno, "db", 0o100600, 0, 0, 0, false)
+	require.NoError(t, err)
+	data := make([]byte, 2<<20)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	_, err = v.Write(f.Ino, 0, data)
+	require.NoError(t, err)
+	require.NoError(t, v.Sync())
+	clock.Add(time.Minute)
+	_, err = v.Write(f.Ino, int64(len(data)), []byte("after the window")) // the fold needs a record after it
+	require.NoError(t, err)
+	require.NoError(t, v.Sync())
+	compactAll(t, v)
+	pages := v.img.PagesPath(f.Ino)
+	st, err := os.Stat(pages)
+	require.NoError(t, err, "compaction folded nothing into the base image")
+	require.GreaterOrEqual(t, st.Size(), int64(len(data)))
+	pf, err := os.Open(pages)
+	require.NoError(t, err)
+	pagecache.Drop(pf)
+	pf.Close()
+	require.Zero(t, cachedPages(t, []string{pages}))
+
+	page := make([]byte, 8192)[4096:] // page-aligned, as go-fuse's buffers are
+	for i := 0; i < 20; i++ {
+		off := int64(rng.IntN(len(data)/4096)) * 4096
+		n, err := v.Read(f.Ino, off, page)
+		require.NoError(t, err)
+		require.Equal(t, data[off:off+int64(n)], page[:n])
+	}
+	require.Zero(t, cachedPages(t, []string{pages}), "4 KiB reads of the base image left its pages cached")
+
+	require.NoError(t, v.img.ReadPages(f.Ino, 0, page, false))
+	require.Equal(t, data[:4096], page)
+	require.NotZero(t, cachedPages(t, []string{pages}), "a page of a stream was not cached")
+}
+
+// A fold leaves none of the page files it wrote in the page cache.
+func TestFoldLeavesNoPages(t *testing.T) {
+	v, dir, clock := clockVolume(t, InitOptions{Window: time.Second, SegmentSize: 1 << 20}, true)
+	defer v.Close()
+	if !pagecache.Droppable(dir) {
+		t.Skip("TMPDIR is on tmpfs, where a file's cached pages are the file")
+	}
+	f, err := v.Create(fsstate.RootIno, "db", 0o100600, 0, 0, 0, false)
+	require.NoError(t, err)
+	for i := 0; i < 64; i++ {
+		_, err = v.Write(f.Ino, int64(i)*8192, make([]byte, 8192)) // small runs: read through the cache
+		require.NoError(t, err)
+	}
+	require.NoError(t, v.Sync())
+	clock.Add(time.Minute)
+	_, err = v.Write(f.Ino, 1<<20, []byte("after the window"))
+	require.NoError(t, err)
+	require.NoError(t, v.Sync())
+	compactAll(t, v)
+	pages := v.img.PagesPath(f.Ino)
+	_, err = os.Stat(pages)
+	require.NoError(t, err, "compaction folded nothing into the base image")
+	require.Zero(t, cachedPages(t, []string{pages}), "the fold left the page file it wrote cached")
 }
