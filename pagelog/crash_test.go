@@ -10,11 +10,16 @@ import (
 var errCrash = errors.New("injected crash")
 
 // crashWorkload appends records of random sizes through l, syncing now and
-// then, until an error. It returns the records Append acknowledged and how
-// many of them a successful Sync (or Close) covered.
+// then, until an error. Every tenth is over 64 KiB, large enough for a gap
+// before its data part (gapFor). It returns the records Append
+// acknowledged and how many of them a successful Sync (or Close) covered.
 func crashWorkload(t *testing.T, l *Log, rng *rand.Rand) (all []testRecord, synced int) {
 	for i := range 40 {
-		meta, data := makeRecord(rng, rng.IntN(20), rng.IntN(400))
+		size := rng.IntN(400)
+		if i%10 == 9 {
+			size = 64<<10 + rng.IntN(8<<10)
+		}
+		meta, data := makeRecord(rng, rng.IntN(20), size)
 		n, tm, loc, err := l.Append(Type(1+i%200), meta, data)
 		if err != nil {
 			return all, synced
