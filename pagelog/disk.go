@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -119,6 +120,9 @@ func (f *diskFile) ReadOnce(b []byte, off int64) (int, error) {
 }
 
 // ReadDirect opens the file for direct reads the first time it is called.
+// Whatever keeps that from working (no O_DIRECT, no /proc, a file system
+// that opens but refuses direct reads with EINVAL) says ErrUnsupported,
+// so that the caller reads through the page cache instead of failing.
 func (f *diskFile) ReadDirect(b []byte, off int64) (int, error) {
 	if !pagecache.Aligned(b, off) {
 		return 0, fmt.Errorf("pagelog: %s: direct read of %d bytes at %d: not aligned: %w", f.Name(), len(b), off, errors.ErrUnsupported)
@@ -127,8 +131,10 @@ func (f *diskFile) ReadDirect(b []byte, off int64) (int, error) {
 	if f.direct == nil && f.dirErr == nil {
 		if f.closed {
 			f.dirErr = os.ErrClosed
+		} else if d, err := pagecache.OpenDirect(f.File); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			f.dirErr = fmt.Errorf("pagelog: %s: open for direct reads: %v: %w", f.Name(), err, errors.ErrUnsupported)
 		} else {
-			f.direct, f.dirErr = pagecache.OpenDirect(f.File)
+			f.direct, f.dirErr = d, err
 		}
 	}
 	d, err := f.direct, f.dirErr
@@ -136,7 +142,11 @@ func (f *diskFile) ReadDirect(b []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return d.ReadAt(b, off)
+	n, err := d.ReadAt(b, off)
+	if errors.Is(err, syscall.EINVAL) {
+		return 0, fmt.Errorf("pagelog: %s: direct read: %v: %w", f.Name(), err, errors.ErrUnsupported)
+	}
+	return n, err
 }
 
 // Close closes the file and its direct twin.
