@@ -24,17 +24,26 @@ func cachedPages(t *testing.T, paths []string) int {
 	return n
 }
 
+// droppableVolume is a volume of 1 MiB segments with the given window on a
+// disk whose files' cached pages can be given back; on tmpfs the test is
+// skipped. Cleanup closes it.
+func droppableVolume(t *testing.T, window time.Duration) (*Volume, string, *fakeClock) {
+	t.Helper()
+	v, dir, clock := clockVolume(t, InitOptions{Window: window, SegmentSize: 1 << 20}, true)
+	t.Cleanup(func() { v.Close() })
+	if !pagecache.Droppable(dir) {
+		t.Skip("TMPDIR is on tmpfs, where a file's cached pages are the file")
+	}
+	return v, dir, clock
+}
+
 // A read of a page or two is a database's random read: from a sealed
 // segment it leaves none of the segment's pages in the page cache (the
 // kernel caches the file's page itself). A large read of small records is
 // a sequential stream: their pages stay for the segment's readahead to
 // serve the next ones from.
 func TestSmallReadsLeaveNoSegmentPages(t *testing.T) {
-	v, dir, _ := clockVolume(t, InitOptions{Window: time.Hour, SegmentSize: 1 << 20}, true)
-	defer v.Close()
-	if !pagecache.Droppable(dir) {
-		t.Skip("TMPDIR is on tmpfs, where a file's cached pages are the file")
-	}
+	v, dir, _ := droppableVolume(t, time.Hour)
 	rng := rand.New(rand.NewPCG(1, 1))
 	write := func(name string, size, piece int) (uint64, []byte) {
 		f, err := v.Create(fsstate.RootIno, name, 0o100600, 0, 0, 0, false)
@@ -77,11 +86,7 @@ func TestSmallReadsLeaveNoSegmentPages(t *testing.T) {
 // rule: a random read leaves none of the page file in the page cache, and
 // a page read of a stream stays cached.
 func TestSmallBaseReadsLeaveNoPages(t *testing.T) {
-	v, dir, clock := clockVolume(t, InitOptions{Window: time.Second, SegmentSize: 1 << 20}, true)
-	defer v.Close()
-	if !pagecache.Droppable(dir) {
-		t.Skip("TMPDIR is on tmpfs, where a file's cached pages are the file")
-	}
+	v, _, clock := droppableVolume(t, time.Second)
 	rng := rand.New(rand.NewPCG(2, 2))
 	f, err := v.Create(fsstate.RootIno, "db", 0o100600, 0, 0, 0, false)
 	require.NoError(t, err)
@@ -123,11 +128,7 @@ func TestSmallBaseReadsLeaveNoPages(t *testing.T) {
 
 // A fold leaves none of the page files it wrote in the page cache.
 func TestFoldLeavesNoPages(t *testing.T) {
-	v, dir, clock := clockVolume(t, InitOptions{Window: time.Second, SegmentSize: 1 << 20}, true)
-	defer v.Close()
-	if !pagecache.Droppable(dir) {
-		t.Skip("TMPDIR is on tmpfs, where a file's cached pages are the file")
-	}
+	v, _, clock := droppableVolume(t, time.Second)
 	f, err := v.Create(fsstate.RootIno, "db", 0o100600, 0, 0, 0, false)
 	require.NoError(t, err)
 	for i := 0; i < 64; i++ {
