@@ -26,8 +26,9 @@ func (l *Log) ReadData(loc Location, off int64, dst []byte) (int, error) {
 
 // ReadDataRandom is ReadData for a read that stands alone, not one of a
 // sequential stream: a database asking for one page. From a sealed
-// segment it leaves nothing in the page cache whatever its size, and
-// starts no readahead there (readSealed).
+// segment it leaves nothing in the page cache whatever its size; a
+// page-aligned one (most are, record.go) is direct and starts no readahead
+// there either (readSealed).
 func (l *Log) ReadDataRandom(loc Location, off int64, dst []byte) (int, error) {
 	return l.readData(loc, off, dst, true)
 }
