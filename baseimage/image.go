@@ -29,7 +29,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/rewindfs/rewindfs/fsstate"
@@ -81,10 +80,9 @@ type Image struct {
 }
 
 type pageFile struct {
-	f        pagelog.File
-	refs     int
-	dead     bool
-	noDirect atomic.Bool // its file system refused a direct read
+	f    pagelog.File
+	refs int
+	dead bool
 }
 
 // maxOpenPageFiles bounds the page files kept open for reads.
@@ -207,7 +205,7 @@ func (img *Image) ReadPages(ino uint64, off int64, dst []byte, random bool) erro
 	defer img.release(pf)
 	var n int
 	if random || len(dst) >= pagelog.UncachedReadMin {
-		n, err = pagelog.ReadUncached(pf.f, dst, off, &pf.noDirect)
+		n, err = pagelog.ReadUncached(pf.f, dst, off)
 	} else {
 		n, err = pf.f.ReadAt(dst, off)
 	}

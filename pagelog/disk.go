@@ -76,7 +76,7 @@ type diskFile struct {
 
 	mu     sync.Mutex
 	direct *os.File // opened with O_DIRECT at the first ReadDirect
-	dirErr error    // why it could not be; then ReadDirect never tries again
+	dirErr error    // why direct reads cannot be made; then ReadDirect never tries again
 	closed bool
 }
 
@@ -144,9 +144,20 @@ func (f *diskFile) ReadDirect(b []byte, off int64) (int, error) {
 	}
 	n, err := d.ReadAt(b, off)
 	if errors.Is(err, syscall.EINVAL) {
-		return 0, fmt.Errorf("pagelog: %s: direct read: %v: %w", f.Name(), err, errors.ErrUnsupported)
+		err = fmt.Errorf("pagelog: %s: direct read: %v: %w", f.Name(), err, errors.ErrUnsupported)
+		f.mu.Lock()
+		f.dirErr = err
+		f.mu.Unlock()
+		return 0, err
 	}
 	return n, err
+}
+
+// directErr says why direct reads of the file cannot be made, or nil.
+func (f *diskFile) directErr() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dirErr
 }
 
 // Close closes the file and its direct twin.

@@ -162,7 +162,7 @@ func TestSealedReadsGoDirect(t *testing.T) {
 		require.Equal(t, r.data[off:off+int64(n)], page[:n])
 	}
 	require.Equal(t, warm, residentPages(t, sealed[1]), "large and random reads dropped pages a reader had cached: they did not go direct")
-	require.False(t, l.segTable()[1].noDirect.Load(), "the disk refused a direct read")
+	require.NoError(t, l.segTable()[1].f.(*diskFile).directErr(), "the disk refused a direct read")
 
 	for i := 0; i < 50; i++ {
 		r := recs[rng.IntN(len(recs))]

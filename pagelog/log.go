@@ -117,7 +117,6 @@ type segment struct {
 	syncs     atomic.Int64 // fdatasyncs Sync ran on it, to judge whether a zero-filled spare pays (spare.go)
 	zeroed    bool         // made from a spare: its blocks past the last record hold written zeros (spare.go)
 	gaps      bool         // of segment version 2: appends may put a gap before a data part (record.go)
-	noDirect  atomic.Bool  // its file refused a direct read (read.go)
 	pendFrom  atomic.Int64 // offset of the first record still in the write buffer, 0 if none (writebuf.go)
 	ix        *indexBuf    // the segment being appended to: its index so far (index.go); under Log.mu
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"sync/atomic"
 
 	"github.com/rewindfs/rewindfs/internal/pagecache"
 )
@@ -119,7 +118,7 @@ const dropReadMin = 64 << 10
 // system has no direct I/O reads like that for good.
 func readSealed(seg *segment, b []byte, off int64, random bool) (int, error) {
 	if random || len(b) >= dropReadMin {
-		return ReadUncached(seg.f, b, off, &seg.noDirect)
+		return ReadUncached(seg.f, b, off)
 	}
 	return seg.f.ReadAt(b, off)
 }
@@ -127,15 +126,14 @@ func readSealed(seg *segment, b []byte, off int64, random bool) (int, error) {
 // ReadUncached reads len(b) bytes of f at off, as ReadAt does, and leaves
 // none of them in the page cache: direct where b, off and the length are
 // page-aligned, else through the cache, giving back the pages wholly
-// inside the range afterwards. noDirect remembers that f's file system
-// has no direct I/O. The base image reads its page files with it too.
-func ReadUncached(f File, b []byte, off int64, noDirect *atomic.Bool) (int, error) {
-	if !noDirect.Load() && pagecache.Aligned(b, off) {
+// inside the range afterwards (as it does where f cannot read direct; the
+// file remembers that). The base image reads its page files with it too.
+func ReadUncached(f File, b []byte, off int64) (int, error) {
+	if pagecache.Aligned(b, off) {
 		n, err := f.ReadDirect(b, off)
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return n, err
 		}
-		noDirect.Store(true)
 	}
 	n, err := f.ReadAt(b, off)
 	f.DropCache(off, int64(n))
