@@ -3,6 +3,7 @@ package pagelog
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sync"
@@ -75,9 +76,17 @@ type diskFile struct {
 	noOnce atomic.Bool // the file system refused ReadOnce's uncached reads
 
 	mu     sync.Mutex
-	direct *os.File // opened with O_DIRECT at the first ReadDirect
-	dirErr error    // why direct reads cannot be made; then ReadDirect never tries again
+	direct directTwin // opened with O_DIRECT at the first ReadDirect
+	dirErr error      // why direct reads cannot be made; then ReadDirect never tries again
 	closed bool
+}
+
+// directTwin is what ReadDirect reads through: the file opened a second
+// time, with O_DIRECT. Tests put a file in its place that refuses reads
+// the way some file systems do.
+type directTwin interface {
+	io.ReaderAt
+	io.Closer
 }
 
 func (f *diskFile) Datasync() error {
@@ -131,10 +140,12 @@ func (f *diskFile) ReadDirect(b []byte, off int64) (int, error) {
 	if f.direct == nil && f.dirErr == nil {
 		if f.closed {
 			f.dirErr = os.ErrClosed
-		} else if d, err := pagecache.OpenDirect(f.File); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-			f.dirErr = fmt.Errorf("pagelog: %s: open for direct reads: %v: %w", f.Name(), err, errors.ErrUnsupported)
+		} else if d, err := pagecache.OpenDirect(f.File); err == nil {
+			f.direct = d
+		} else if errors.Is(err, errors.ErrUnsupported) {
+			f.dirErr = err
 		} else {
-			f.direct, f.dirErr = d, err
+			f.dirErr = fmt.Errorf("pagelog: %s: open for direct reads: %w: %w", f.Name(), err, errors.ErrUnsupported)
 		}
 	}
 	d, err := f.direct, f.dirErr
@@ -144,7 +155,7 @@ func (f *diskFile) ReadDirect(b []byte, off int64) (int, error) {
 	}
 	n, err := d.ReadAt(b, off)
 	if errors.Is(err, syscall.EINVAL) {
-		err = fmt.Errorf("pagelog: %s: direct read: %v: %w", f.Name(), err, errors.ErrUnsupported)
+		err = fmt.Errorf("pagelog: %s: direct read: %w: %w", f.Name(), err, errors.ErrUnsupported)
 		f.mu.Lock()
 		f.dirErr = err
 		f.mu.Unlock()

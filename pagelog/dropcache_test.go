@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -288,4 +289,56 @@ func TestVerifyLeavesNoPages(t *testing.T) {
 		require.NoError(t, err)
 		require.Zero(t, n, "verify left pages of %s past its header in the cache", p)
 	}
+}
+
+// A file system that refuses to open a file with O_DIRECT (procfs does,
+// with EINVAL) leaves reads to the page cache: ReadUncached returns the
+// file's bytes, and the file remembers that it cannot read direct.
+func TestReadUncachedWhereDirectCannotOpen(t *testing.T) {
+	want, err := os.ReadFile("/proc/version")
+	require.NoError(t, err)
+	f, err := Disk.OpenFile("/proc/version", os.O_RDONLY, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	got := make([]byte, 2*pagecache.DirectAlign)[pagecache.DirectAlign:] // page-aligned, as go-fuse's buffers are
+	require.True(t, pagecache.Aligned(got, 0))
+	for i := 0; i < 2; i++ {
+		n, err := ReadUncached(f, got, 0)
+		require.ErrorIs(t, err, io.EOF, "read %d", i)
+		require.Equal(t, want, got[:n], "read %d", i)
+		require.ErrorIs(t, f.(*diskFile).directErr(), errors.ErrUnsupported, "read %d: procfs opened with O_DIRECT", i)
+	}
+}
+
+// refusingTwin stands for a file system that opens a file with O_DIRECT
+// and then refuses every direct read with EINVAL.
+type refusingTwin struct{ reads, closes int }
+
+func (r *refusingTwin) ReadAt(b []byte, off int64) (int, error) {
+	r.reads++
+	return 0, &os.PathError{Op: "read", Path: "twin", Err: syscall.EINVAL}
+}
+
+func (r *refusingTwin) Close() error { r.closes++; return nil }
+
+// Such a file system costs one refused read: ReadUncached returns the
+// bytes through the page cache, that one and every later one, and never
+// asks for a direct read again.
+func TestReadUncachedWhereDirectReadsFail(t *testing.T) {
+	want, files := diskTestFiles(t)
+	f := files["TMPDIR"].(*diskFile)
+	twin := &refusingTwin{}
+	f.direct = twin
+	got := make([]byte, (64<<10)+pagecache.DirectAlign)[pagecache.DirectAlign:]
+	for i, off := range []int64{0, 1 << 20, 4096} {
+		n, err := ReadUncached(f, got, off)
+		require.NoError(t, err, "read %d", i)
+		require.Equal(t, want[off:off+int64(n)], got[:n], "read %d", i)
+		require.Equal(t, len(got), n, "read %d", i)
+	}
+	require.Equal(t, 1, twin.reads, "ReadDirect kept asking a file system that refused a direct read")
+	require.ErrorIs(t, f.directErr(), syscall.EINVAL)
+	require.ErrorIs(t, f.directErr(), errors.ErrUnsupported)
+	require.NoError(t, f.Close())
+	require.Equal(t, 1, twin.closes, "Close left the direct twin open")
 }
