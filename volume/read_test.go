@@ -124,6 +124,24 @@ func TestSmallBaseReadsLeaveNoPages(t *testing.T) {
 	require.NoError(t, v.img.ReadPages(f.Ino, 0, page, false))
 	require.Equal(t, data[:4096], page)
 	require.NotZero(t, cachedPages(t, []string{pages}), "a page of a stream was not cached")
+
+	// The random and the large reads go direct: they leave the pages a
+	// reader of the page file had cached where they were, which reading
+	// through the cache and giving back what it read would not.
+	warm, err := os.ReadFile(pages)
+	require.NoError(t, err)
+	require.Equal(t, data, warm[:len(data)])
+	cached := cachedPages(t, []string{pages})
+	require.GreaterOrEqual(t, cached, len(data)/4096)
+	for i := 0; i < 20; i++ {
+		off := int64(rng.IntN(len(data)/4096)) * 4096
+		require.NoError(t, v.img.ReadPages(f.Ino, off, page, true))
+		require.Equal(t, data[off:off+4096], page)
+	}
+	large := make([]byte, (256<<10)+4096)[4096:]
+	require.NoError(t, v.img.ReadPages(f.Ino, 1<<20, large, false))
+	require.Equal(t, data[1<<20:(1<<20)+len(large)], large)
+	require.Equal(t, cached, cachedPages(t, []string{pages}), "random and large reads of the base image evicted cached pages: they did not go direct")
 }
 
 // A fold leaves none of the page files it wrote in the page cache.
