@@ -365,12 +365,14 @@ pg_start() { # DATA TARGET
 		start >>"$LOGS/pg-ctl.log" 2>&1
 }
 pg_stop() { run pg pg_ctl -D "$1" -m fast -w -t 300 stop >>"$LOGS/pg-ctl.log" 2>&1; }
+psql_q() { run pg psql -X -q -t -A -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PGPORT" "$@"; }
 
 bench_pgbench() {
 	say "pgbench: scale $PG_SCALE, 4 clients, 2 threads, ${PG_SECS}s, $ROUNDS round(s)"
 	row pg_tps pgbench "TPS (scale $PG_SCALE, 4 clients, ${PG_SECS}s)" tps higher
 	row pg_lat pgbench "latency average" ms lower
 	row pg_init pgbench "pgbench -i -s $PG_SCALE" s lower
+	row pg_scan pgbench "cold seq scan, count(*) of pgbench_accounts" s lower
 	fresh_targets || return 1
 	local t r data out="$LOGS/pgbench.out" start
 	declare -A ok=()
@@ -414,6 +416,29 @@ bench_pgbench() {
 				record pg_lat "$t" "$(awk '/^latency average = / { print $4; exit }' "$out")"
 			else
 				fail "pgbench on $t" "$(tail -3 "$LOGS/pgbench-$t.log")"
+			fi
+			pg_stop "$data" || fail "pg_ctl stop on $t" "$(tail -3 "$LOGS/pg-$t.log")"
+		done
+	done
+	# A cold sequential scan of the table pgbench -i loaded and the rounds
+	# updated: 8 KiB reads by PostgreSQL, which the kernel's readahead
+	# turns into large READs of records both large (the load) and small
+	# (the updates' page writes).
+	local n want=$((PG_SCALE * 100000))
+	for ((r = 0; r < ROUNDS; r++)); do
+		for t in $(order "$r"); do
+			[[ -n "${ok[$t]:-}" ]] || continue
+			data="${TDIR[$t]}/pg/data"
+			drop_caches "$t" || continue
+			pg_start "$data" "$t" || {
+				fail "pg_ctl start on $t" "$(tail -3 "$LOGS/pg-$t.log")"
+				continue
+			}
+			start="$(now)"
+			if n="$(psql_q -U postgres -c "SELECT count(*) FROM pgbench_accounts" postgres 2>>"$LOGS/pgbench-$t.log")" && [[ "$n" == "$want" ]]; then
+				record pg_scan "$t" "$(secs_since "$start")"
+			else
+				fail "cold seq scan on $t" "count(*) gave '${n:-}', want $want (see $LOGS/pgbench-$t.log)"
 			fi
 			pg_stop "$data" || fail "pg_ctl stop on $t" "$(tail -3 "$LOGS/pg-$t.log")"
 		done
@@ -642,7 +667,6 @@ pg_reset_scripts() { # DATA TAG: writes $WORK/pg-stop-TAG.sh and pg-start-TAG.sh
 	chmod 0755 "$WORK/pg-stop-$2.sh" "$WORK/pg-start-$2.sh"
 }
 fmt3() { awk -v v="$1" 'BEGIN { if (v == "") print "FAIL"; else printf "%.3g", v }'; }
-psql_q() { run pg psql -X -q -t -A -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PGPORT" "$@"; }
 # step_secs JSON STEP: the seconds a step of rewind --stop --start --json took
 step_secs() { jq --arg s "$2" '.steps[] | select(.step == $s) | .seconds' <<<"$1"; }
 
