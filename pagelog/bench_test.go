@@ -13,7 +13,7 @@ import (
 // new block also commits ext4's journal, which the volume never pays
 // (spare.go), and the sync benchmarks measured that: 240-300 µs an 8 KiB
 // append and sync against 125-150 µs for the same pwrite and fdatasync on a
-// zeroed file, and 135-150 µs with the spares.
+// zeroed file, and 131-150 µs with the spares (BenchmarkCommit8K).
 func benchLog(b *testing.B, codec Codec) *Log {
 	b.Helper()
 	l, _, err := Open(Options{Dir: b.TempDir(), VolumeID: testVolume, Codec: codec, SegmentSize: 256 << 20,
