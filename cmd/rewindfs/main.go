@@ -46,6 +46,7 @@ func newApp() *cli.App {
 			cloneCommand(),
 			importCommand(),
 			rewindCommand(), markCommand(), verifyCommand(), compactCommand(), configCommand(), diffCommand(), bisectCommand(),
+			latencyCommand(),
 		},
 		HideHelpCommand:      true,
 		EnableBashCompletion: true,
