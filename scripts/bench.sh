@@ -244,6 +244,21 @@ mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%.6g",
 TARGETS=(plain fuse rewindfs)
 declare -A TDIR=([plain]="$PLAIN" [fuse]="$LO_MNT" [rewindfs]="$RW_MNT")
 
+# rw_latency_rows JSON: rewindfs-only rows from `rewindfs latency --json`
+# taken during pgbench: per transaction-sized request, p50 and p90 from
+# queued to answered.
+rw_latency_rows() {
+	local op line
+	for op in fsync write setattr; do
+		if ! line="$(jq -er --arg op "$op" '.seconds as $s | .ops[] | select(.op == $op) |
+			"\(.count) in \($s | floor) s: p50 \(.p50_us | floor) µs, p90 \(.p90_us | floor) µs, mean \(.mean_us | floor) µs"' "$1")"; then
+			[[ "$op" == setattr ]] && continue # only when mtime moved
+			return 1
+		fi
+		rwrow "pg_fuse_$op" "pgbench: FUSE $op requests, queued to answered (rewindfs latency)" "$line"
+	done
+}
+
 # order ROUND: the targets, rotated by ROUND, so no target always goes first.
 order() {
 	local r=$(($1 % 3))
@@ -410,12 +425,25 @@ bench_pgbench() {
 				continue
 			}
 			say "pgbench round $((r + 1)) on $t"
+			# In the first round on rewindfs, time the mount's FUSE requests
+			# from queued to answered over the middle half of the run: what
+			# a commit pays in FUSE, beside the TPS.
+			local lat_pid=""
+			if [[ "$t" == rewindfs && $r -eq 0 ]]; then
+				(sleep "$((PG_SECS / 4))" && "$RW" latency "${TDIR[rewindfs]}" --for "$((PG_SECS / 2))s" --json >"$LOGS/latency-pgbench.json" 2>>"$LOGS/rewindfs-cli.log") &
+				lat_pid=$!
+			fi
 			if run pg pgbench -c 4 -j 2 -T "$PG_SECS" -h "$SOCK" -p "$PGPORT" postgres >"$out" 2>>"$LOGS/pgbench-$t.log"; then
 				cat "$out" >>"$LOGS/pgbench-$t.log"
 				record pg_tps "$t" "$(awk '/^tps = / { print $3; exit }' "$out")"
 				record pg_lat "$t" "$(awk '/^latency average = / { print $4; exit }' "$out")"
 			else
 				fail "pgbench on $t" "$(tail -3 "$LOGS/pgbench-$t.log")"
+			fi
+			if [[ -n "$lat_pid" ]]; then
+				if wait "$lat_pid" && rw_latency_rows "$LOGS/latency-pgbench.json"; then :; else
+					fail "rewindfs latency during pgbench" "$(tail -3 "$LOGS/rewindfs-cli.log")"
+				fi
 			fi
 			pg_stop "$data" || fail "pg_ctl stop on $t" "$(tail -3 "$LOGS/pg-$t.log")"
 		done
