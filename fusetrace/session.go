@@ -145,7 +145,11 @@ func (s *Session) read() {
 			s.mu.Unlock()
 			part = append([]byte(nil), part...)
 		}
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, unix.EAGAIN) {
+			// The pipe could not join Go's poller, so there are no
+			// deadlines: poll by hand.
+			time.Sleep(50 * time.Millisecond)
+		} else if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			s.done <- fmt.Errorf("fusetrace: read %s: %w", s.pipe.Name(), err)
 			return
 		}
@@ -158,7 +162,7 @@ func (s *Session) read() {
 }
 
 // Stop ends the measurement, removes the instance and returns the report
-// and how long the measurement lasted.
+// and how long the measurement lasted. Call it once.
 func (s *Session) Stop() (Report, time.Duration, error) {
 	took := time.Since(s.started)
 	err := os.WriteFile(filepath.Join(s.Dir, "tracing_on"), []byte("0"), 0)
