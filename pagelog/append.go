@@ -109,6 +109,7 @@ func (l *Log) writeDirect(seg *segment, rec []byte, off int64, n lsn.LSN) error 
 		err = io.ErrShortWrite
 	}
 	if err == nil {
+		l.writeBehind(seg, off+int64(w))
 		return nil
 	}
 	err = fmt.Errorf("pagelog: append lsn %d: write segment %s offset %d: %w", n, seg.name, off, err)

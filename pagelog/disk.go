@@ -115,6 +115,18 @@ func (f *diskFile) Allocate(size int64) error {
 
 func (f *diskFile) DropCache(off, n int64) { pagecache.DropRange(f.File, off, n) }
 
+// StartWriteback goes through the file's RawConn, which keeps the
+// descriptor from being closed (and its number reused) during the call.
+// An error (a closed file, a file system without the call) only loses the
+// head start: the sync that follows writes the range anyway.
+func (f *diskFile) StartWriteback(off, n int64) {
+	if rc, err := f.File.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
+		})
+	}
+}
+
 // ReadOnce falls back to ReadAt for good once the kernel refuses the
 // uncached read.
 func (f *diskFile) ReadOnce(b []byte, off int64) (int, error) {

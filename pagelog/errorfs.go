@@ -243,6 +243,8 @@ func (f *errorFile) Size() (int64, error) { return f.f.Size() }
 
 func (f *errorFile) DropCache(off, n int64) { f.f.DropCache(off, n) }
 
+func (f *errorFile) StartWriteback(off, n int64) { f.f.StartWriteback(off, n) }
+
 func (f *errorFile) Close() error { return f.f.Close() }
 
 var (

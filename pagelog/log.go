@@ -118,6 +118,7 @@ type segment struct {
 	zeroed    bool         // made from a spare: its blocks past the last record hold written zeros (spare.go)
 	gaps      bool         // of segment version 2: appends may put a gap before a data part (record.go)
 	pendFrom  atomic.Int64 // offset of the first record still in the write buffer, 0 if none (writebuf.go)
+	behind    int64        // writeback of the file was asked for up to here (writebehind.go); under Log.mu
 	ix        *indexBuf    // the segment being appended to: its index so far (index.go); under Log.mu
 }
 
@@ -147,6 +148,7 @@ type Log struct {
 	zeroFill  bool
 	spare     spare
 	index     indexer // writes sealed segments' indexes (index.go)
+	behind    behind  // starts the active segment's writeback (writebehind.go)
 
 	// mu serializes appends, rolls and changes of segment metadata.
 	mu       sync.Mutex
@@ -279,6 +281,7 @@ func (l *Log) Close() error {
 			l.durable.Store(l.head.Load())
 		}
 	}
+	l.waitWriteBehind()
 	for _, s := range l.segTable() {
 		if s.removed.Load() {
 			continue

@@ -37,6 +37,8 @@ type memNode struct {
 	data    []byte   // current content
 	synced  []byte   // content after a crash
 	pending []dataOp // writes and truncates since the last sync, in order
+
+	writeback [][2]int64 // ranges StartWriteback was asked for
 }
 
 // dataOp is an unsynced change of a file: a write of b at off, or a
@@ -435,6 +437,25 @@ func (f *memFile) Allocate(size int64) error {
 
 // DropCache does nothing: a MemFS has no page cache.
 func (f *memFile) DropCache(off, n int64) {}
+
+// StartWriteback changes nothing (a crash still keeps only what was
+// synced); it notes the range for WritebackRanges.
+func (f *memFile) StartWriteback(off, n int64) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	f.node.writeback = append(f.node.writeback, [2]int64{off, n})
+}
+
+// WritebackRanges returns the ranges (offset, length) StartWriteback was
+// asked for on the file at path, in order.
+func (fs *MemFS) WritebackRanges(path string) [][2]int64 {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if n := fs.names[path]; n != nil {
+		return slices.Clone(n.writeback)
+	}
+	return nil
+}
 
 func (f *memFile) Size() (int64, error) {
 	f.fs.mu.Lock()

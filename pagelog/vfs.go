@@ -68,5 +68,11 @@ type File interface {
 	// range go, so it is called after a sync; it is advice, and cannot
 	// fail.
 	DropCache(off, n int64)
+	// StartWriteback asks the kernel to begin writing the n bytes from
+	// off on to the disk, without waiting (sync_file_range with
+	// SYNC_FILE_RANGE_WRITE). It makes nothing durable and cannot fail;
+	// it spreads writeback out, so that a later sync has little left to
+	// write (writebehind.go).
+	StartWriteback(off, n int64)
 	Close() error
 }

@@ -100,6 +100,7 @@ func (l *Log) writeOut() error {
 	}
 	seg.pendFrom.Store(0)
 	l.pend = l.pend[:0]
+	l.writeBehind(seg, at+int64(n))
 	return nil
 }
 
