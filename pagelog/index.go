@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/rewindfs/rewindfs/lsn"
 )
@@ -256,15 +255,7 @@ func (w *walker) walkIndex(seg *segment, idx int, size int64, es []indexEntry) (
 	return res, nil
 }
 
-// indexer writes the indexes of sealed segments, one at a time, in the
-// background.
-type indexer struct {
-	mu      sync.Mutex
-	queue   []indexJob
-	running bool
-	done    chan struct{} // closed when the running goroutine stops
-}
-
+// indexJob is a sealed segment whose index the background writes.
 type indexJob struct {
 	seg *segment
 	x   *indexBuf
@@ -276,50 +267,20 @@ func (l *Log) queueIndex(seg *segment, x *indexBuf) {
 	if l.readOnly || x == nil || x.n == 0 {
 		return
 	}
-	ix := &l.index
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	ix.queue = append(ix.queue, indexJob{seg, x})
-	if ix.running {
-		return
-	}
-	ix.running = true
-	ix.done = make(chan struct{})
-	go l.runIndexer(ix.done)
+	l.index.add(indexJob{seg, x}, 0, l.doIndexJob)
 }
 
-func (l *Log) runIndexer(done chan struct{}) {
-	defer close(done)
-	ix := &l.index
-	for {
-		ix.mu.Lock()
-		if len(ix.queue) == 0 {
-			ix.queue = nil
-			ix.running = false
-			ix.mu.Unlock()
-			return
-		}
-		job := ix.queue[0]
-		ix.queue = ix.queue[1:]
-		ix.mu.Unlock()
-		if err := l.writeIndex(job.seg, job.x); err != nil {
-			// Only an optimization: Open scans the segment instead.
-			_ = l.fs.Remove(l.path(indexName(job.seg.name) + ".tmp"))
-		}
+func (l *Log) doIndexJob(job indexJob) {
+	if err := l.writeIndex(job.seg, job.x); err != nil {
+		// Only an optimization: Open scans the segment instead.
+		_ = l.fs.Remove(l.path(indexName(job.seg.name) + ".tmp"))
 	}
 }
 
 // waitIndexer waits for the indexer to write what is queued and stop, for
 // Close: writing an index from memory is quick, and a volume closed
 // cleanly then opens from indexes only.
-func (l *Log) waitIndexer() {
-	l.index.mu.Lock()
-	done := l.index.done
-	l.index.mu.Unlock()
-	if done != nil {
-		<-done
-	}
-}
+func (l *Log) waitIndexer() { l.index.wait() }
 
 // writeIndex writes the index of sealed segment seg from x.
 func (l *Log) writeIndex(seg *segment, x *indexBuf) error {

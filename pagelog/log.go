@@ -147,8 +147,8 @@ type Log struct {
 	prealloc  bool
 	zeroFill  bool
 	spare     spare
-	index     indexer // writes sealed segments' indexes (index.go)
-	behind    behind  // starts the active segment's writeback (writebehind.go)
+	index     background[indexJob]  // writes sealed segments' indexes (index.go)
+	behind    background[behindJob] // starts the active segment's writeback (writebehind.go)
 
 	// mu serializes appends, rolls and changes of segment metadata.
 	mu       sync.Mutex
@@ -281,7 +281,7 @@ func (l *Log) Close() error {
 			l.durable.Store(l.head.Load())
 		}
 	}
-	l.waitWriteBehind()
+	l.behind.wait() // before the files close
 	for _, s := range l.segTable() {
 		if s.removed.Load() {
 			continue

@@ -1,7 +1,5 @@
 package pagelog
 
-import "sync"
-
 // writeBehindEvery is how many bytes of whole pages may be written to the
 // active segment before the kernel is asked to begin writing them out.
 // PostgreSQL's WAL writer uses 1 MiB (wal_writer_flush_after) for the
@@ -16,17 +14,10 @@ const writeBehindPage = 4096
 // that finds it full is not made; the next write asks for the larger range.
 const writeBehindQueue = 8
 
-// behind is the worker that passes write-behind requests to the files, off
-// the log's lock: sync_file_range may block while the device's queue is
-// full, and a WRITE that waited for it under the lock was slower than the
-// sync it saves (2026-12-07).
-type behind struct {
-	mu      sync.Mutex
-	queue   []behindJob
-	running bool
-	done    chan struct{}
-}
-
+// behindJob is a range of a segment file to start writing back. The
+// background makes the calls, off the log's lock: sync_file_range may
+// block while the device's queue is full, and a WRITE that waited for it
+// under the lock was slower than the sync it saves (2026-12-07).
 type behindJob struct {
 	f      File
 	off, n int64
@@ -51,45 +42,9 @@ func (l *Log) writeBehind(seg *segment, end int64) {
 	if to-seg.behind < writeBehindEvery {
 		return
 	}
-	b := &l.behind
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.queue) >= writeBehindQueue {
-		return
-	}
-	b.queue = append(b.queue, behindJob{seg.f, seg.behind, to - seg.behind})
-	seg.behind = to
-	if !b.running {
-		b.running = true
-		b.done = make(chan struct{})
-		go l.runWriteBehind(b.done)
+	if l.behind.add(behindJob{seg.f, seg.behind, to - seg.behind}, writeBehindQueue, doBehindJob) {
+		seg.behind = to
 	}
 }
 
-func (l *Log) runWriteBehind(done chan struct{}) {
-	defer close(done)
-	b := &l.behind
-	for {
-		b.mu.Lock()
-		if len(b.queue) == 0 {
-			b.running = false
-			b.mu.Unlock()
-			return
-		}
-		j := b.queue[0]
-		b.queue = b.queue[1:]
-		b.mu.Unlock()
-		j.f.StartWriteback(j.off, j.n)
-	}
-}
-
-// waitWriteBehind waits until the worker has passed on every request, for
-// Close, before the files are closed.
-func (l *Log) waitWriteBehind() {
-	l.behind.mu.Lock()
-	done := l.behind.done
-	l.behind.mu.Unlock()
-	if done != nil {
-		<-done
-	}
-}
+func doBehindJob(j behindJob) { j.f.StartWriteback(j.off, j.n) }
