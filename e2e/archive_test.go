@@ -76,8 +76,9 @@ func startWeed(t *testing.T) *weedServer {
 	t.Helper()
 	bin := weedBinary(t)
 	w := &weedServer{t: t, bin: bin, dir: newDir(t, "weed"), ports: map[string]int{}}
-	for _, name := range []string{"master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc"} {
-		w.ports[name] = freePort(t)
+	names := []string{"master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc"}
+	for i, p := range freePorts(t, len(names)) {
+		w.ports[names[i]] = p
 	}
 	w.endpoint = fmt.Sprintf("http://127.0.0.1:%d", w.ports["s3"])
 	cfg := fmt.Sprintf(`{"identities": [{"name": "rewindfs-test", "credentials": [{"accessKey": %q, "secretKey": %q}], "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}`,

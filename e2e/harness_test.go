@@ -1050,12 +1050,26 @@ func syncDir(t testing.TB, dir string) {
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("%v", err)
+	return freePorts(t, 1)[0]
+}
+
+// freePorts returns n different TCP ports on 127.0.0.1 that were free a
+// moment ago. Every listener stays open until all n are chosen: a port
+// whose listener is closed is free again, and the kernel handed one out
+// twice to successive calls of freePort (TestArchiveOps on 2026-12-07:
+// SeaweedFS's master gRPC and S3 servers both got 46469).
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // daemonLogs returns the text of every *.log file in the volume directory
