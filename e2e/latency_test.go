@@ -94,8 +94,10 @@ func TestLatency(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("latency --json printed %q: %v", stdout.String(), err)
 	}
-	if rep.Mountpoint != mnt || rep.Volume != vol || rep.Seconds <= 0 || rep.Unanswered != 0 {
-		t.Errorf("report %+v: want mountpoint %s, volume %s, seconds > 0, nothing unanswered", rep, mnt, vol)
+	// The kernel sends the RELEASE of a close after close returns, so it
+	// may still be in flight when the measurement stops.
+	if rep.Mountpoint != mnt || rep.Volume != vol || rep.Seconds <= 0 || rep.Unanswered > 1 {
+		t.Errorf("report %+v: want mountpoint %s, volume %s, seconds > 0, at most the RELEASE unanswered", rep, mnt, vol)
 	}
 	counts := map[string]int{}
 	for _, o := range rep.Ops {
