@@ -211,8 +211,9 @@ func (l *Log) roll(created int64) error {
 			return l.setBroken(fmt.Errorf("pagelog: fsync segment %s before moving on: %w", old.name, err))
 		}
 		l.markDurable(old.last)
-		old.f.DropCache(0, 0)
-		l.queueIndex(old, old.ix)
+		// Dropping its pages from the cache (4-5 ms for 64 MiB) and
+		// writing its index happen off the lock.
+		l.queueSealed(old, old.ix)
 		old.ix = nil
 	}
 	first := l.next

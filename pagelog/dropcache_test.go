@@ -44,6 +44,7 @@ func TestRollDropsSealedSegmentFromPageCache(t *testing.T) {
 	}
 	appendTest(t, l, rng, 16, 64<<10)
 	require.NoError(t, l.WriteOut())
+	l.waitIndexer() // the pages leave off the log's lock
 	segs := l.Segments()
 	require.Len(t, segs, 2)
 	sealed, active := filepath.Join(dir, segs[0].Name), filepath.Join(dir, segs[1].Name)
@@ -62,6 +63,7 @@ func sealedLog(t *testing.T) (*Log, []string, []testRecord) {
 	for len(l.Segments()) < 4 {
 		recs = append(recs, appendTest(t, l, rng, 16, 512<<10))
 	}
+	l.waitIndexer()
 	segs := l.Segments()
 	var sealed []string
 	for _, s := range segs[:len(segs)-1] {

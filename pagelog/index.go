@@ -255,10 +255,12 @@ func (w *walker) walkIndex(seg *segment, idx int, size int64, es []indexEntry) (
 	return res, nil
 }
 
-// indexJob is a sealed segment whose index the background writes.
+// indexJob is a sealed segment whose index the background writes, and
+// whose pages it drops from the page cache if drop is set.
 type indexJob struct {
-	seg *segment
-	x   *indexBuf
+	seg  *segment
+	x    *indexBuf
+	drop bool
 }
 
 // queueIndex asks for the index of seg, which is sealed and whose records
@@ -267,19 +269,35 @@ func (l *Log) queueIndex(seg *segment, x *indexBuf) {
 	if l.readOnly || x == nil || x.n == 0 {
 		return
 	}
-	l.index.add(indexJob{seg, x}, 0, l.doIndexJob)
+	l.index.add(indexJob{seg: seg, x: x}, 0, l.doIndexJob)
+}
+
+// queueSealed hands seg, which a roll has just sealed and synced, to the
+// background: its pages leave the page cache (the database's copies are in
+// the kernel's cache of the mount, and a rewind reads a few pages of a
+// sealed segment, not a stream), and its index is written. Neither is
+// needed for durability, so neither holds the log's lock. A segment that
+// is removed first is closed, and dropping its pages does nothing.
+func (l *Log) queueSealed(seg *segment, x *indexBuf) {
+	l.index.add(indexJob{seg: seg, x: x, drop: true}, 0, l.doIndexJob)
 }
 
 func (l *Log) doIndexJob(job indexJob) {
+	if job.drop {
+		job.seg.f.DropCache(0, 0)
+	}
+	if job.x == nil || job.x.n == 0 {
+		return
+	}
 	if err := l.writeIndex(job.seg, job.x); err != nil {
 		// Only an optimization: Open scans the segment instead.
 		_ = l.fs.Remove(l.path(indexName(job.seg.name) + ".tmp"))
 	}
 }
 
-// waitIndexer waits for the indexer to write what is queued and stop, for
-// Close: writing an index from memory is quick, and a volume closed
-// cleanly then opens from indexes only.
+// waitIndexer waits for the indexer to do what is queued (queueSealed)
+// and stop, for Close: writing an index from memory is quick, and a
+// volume closed cleanly then opens from indexes only.
 func (l *Log) waitIndexer() { l.index.wait() }
 
 // writeIndex writes the index of sealed segment seg from x.

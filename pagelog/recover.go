@@ -88,7 +88,7 @@ func (l *Log) loadWith(w *walker) (loadResult, error) {
 			}
 			walks[i], err = w.walkSegment(seg, i, size)
 			if i < len(segs)-1 {
-				unindexed = append(unindexed, indexJob{seg, w.ix})
+				unindexed = append(unindexed, indexJob{seg: seg, x: w.ix})
 			} else {
 				lastIx = w.ix
 			}
