@@ -20,13 +20,15 @@ import (
 )
 
 // gateBucket holds every Get until want of them are in flight at once (or
-// a second has passed), and counts the most it saw in flight.
+// a second has passed), and counts the most it saw in flight. The gate
+// opens once: later Gets, which may bring the count to want again, pass.
 type gateBucket struct {
 	*memBucket
 	want     int
 	mu       sync.Mutex
 	inFlight int
 	most     int
+	opened   bool
 	all      chan struct{}
 }
 
@@ -34,7 +36,8 @@ func (g *gateBucket) Get(ctx context.Context, key string) (io.ReadCloser, Object
 	g.mu.Lock()
 	g.inFlight++
 	g.most = max(g.most, g.inFlight)
-	if g.inFlight == g.want {
+	if g.inFlight == g.want && !g.opened {
+		g.opened = true
 		close(g.all)
 	}
 	g.mu.Unlock()
