@@ -32,7 +32,9 @@ import (
 //   - A kill -9 of the daemon loses the buffer: up to bufferSize of
 //     records that nobody synced, made since the daemon's last flush (a
 //     second at most). FUSE's flush (close) writes it out, so a closed
-//     file's writes reach the page cache, as before.
+//     file's writes reach the page cache, as before, and so does every
+//     namespace change (package volume, writtenOutAtOnce): what is lost
+//     is data writes and times.
 //   - A full disk still costs nothing acknowledged: a write-out that fails
 //     with ENOSPC keeps the buffer, reads are served from it, and the
 //     Sync or Append that needed the room gets ENOSPC; a later write-out

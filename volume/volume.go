@@ -276,7 +276,41 @@ func (v *Volume) commit(op *fsstate.Op, data []byte) (lsn.LSN, error) {
 		v.logf("%v", v.failed)
 		return 0, syscall.EIO
 	}
+	if writtenOutAtOnce(op) {
+		if err := v.log.WriteOut(); err != nil && !errors.Is(err, syscall.ENOSPC) {
+			// The log is broken and says so to the next change or sync;
+			// this one is applied and stays in the buffer.
+			v.logf("write out %s: %v", fsstate.OpName(op.Type), err)
+		}
+	}
 	return l, nil
+}
+
+// writtenOutAtOnce says whether a record of op goes from the log's write
+// buffer to the segment file (the OS, not the disk) before the operation
+// returns, so that a kill -9 of the daemon cannot take it back. Without
+// this, a daemon killed soon after a commit of SQLite in its default
+// rollback-journal mode lost the commit: the commit point is the journal's
+// unlink, which SQLite does not fsync, so the hot journal came back and
+// SQLite rolled the acknowledged transaction back (TestTorture hit it on
+// 2026-12-07; TestCrashSQLiteRollbackJournal lost every commit). A plain
+// file system loses no finished unlink, rename, create or truncate when a
+// process dies, and neither may this one.
+//
+// Left in the buffer: data writes, which the kernel's writeback cache
+// holds anyway until it sends them (a dead daemon loses what the kernel
+// had not sent, whatever the log does), and a SETATTR of times alone,
+// which the kernel sends just before an fsync. A full disk leaves the
+// record in the buffer, as before: the change has happened and is kept.
+func writtenOutAtOnce(op *fsstate.Op) bool {
+	switch op.Type {
+	case fsstate.OpWrite, fsstate.OpSync:
+		return false
+	case fsstate.OpSetAttr:
+		times := fsstate.SetAtime | fsstate.SetMtime | fsstate.SetAtimeNow | fsstate.SetMtimeNow
+		return op.Valid&^times != 0
+	}
+	return true
 }
 
 // View runs fn with the state locked for reading.

@@ -460,3 +460,51 @@ func TestSyncENOSPC(t *testing.T) {
 	require.NoError(t, v.Sync())
 	require.Equal(t, v.Head(), v.log.Durable())
 }
+
+// A finished create, rename, unlink or truncate is in the segment file
+// when it returns, so a kill -9 of the daemon cannot take it back: a view
+// opened beside the volume, which reads only what the OS has, sees it.
+// (SQLite's rollback-journal commit is the journal's unlink, unsynced.)
+// Data writes may wait in the log's buffer.
+func TestNamespaceChangesLeaveTheBuffer(t *testing.T) {
+	v, dir := newTestVolume(t, InitOptions{})
+	beside := func() (lsn.LSN, string) {
+		t.Helper()
+		r, err := Open(dir, Options{ReadOnly: true, Logf: t.Logf})
+		require.NoError(t, err)
+		defer r.Close()
+		return r.Head(), dump(t, r)
+	}
+	a, err := v.Create(fsstate.RootIno, "db-journal", syscall.S_IFREG|0o644, 0, 0, 0, false)
+	require.NoError(t, err)
+	_, err = v.Write(a.Ino, 0, []byte("journal header"))
+	require.NoError(t, err)
+	_, err = v.SetAttr(a.Ino, SetAttrIn{Valid: fsstate.SetMtime, Mtime: 1e9})
+	require.NoError(t, err)
+	head, _ := beside()
+	require.Less(t, head, v.Head(), "a data write and an mtime went out at once: this test would prove nothing")
+
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"create", func() error {
+			_, err := v.Create(fsstate.RootIno, "b", syscall.S_IFREG|0o644, 0, 0, 0, false)
+			return err
+		}},
+		{"rename", func() error { return v.Rename(fsstate.RootIno, "b", fsstate.RootIno, "c", 0) }},
+		{"truncate", func() error {
+			_, err := v.SetAttr(a.Ino, SetAttrIn{Valid: fsstate.SetSize, Size: 0})
+			return err
+		}},
+		{"unlink", func() error { return v.Unlink(fsstate.RootIno, "db-journal") }},
+	}
+	for _, s := range steps {
+		_, err := v.Write(a.Ino, 0, []byte("more")) // buffered, then carried out with the change
+		require.NoError(t, err)
+		require.NoError(t, s.do(), s.what)
+		head, tree := beside()
+		require.Equal(t, v.Head(), head, "after %s, a view beside sees an older head", s.what)
+		require.Equal(t, dump(t, v), tree, "after %s", s.what)
+	}
+}
