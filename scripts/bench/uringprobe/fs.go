@@ -112,6 +112,16 @@ type inode struct {
 	size uint64
 }
 
+// lookup runs find under the lock and returns a copy of what it found.
+func (fs *memFS) lookup(find func() *inode) (inode, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if n := find(); n != nil {
+		return *n, true
+	}
+	return inode{}, false
+}
+
 type memFS struct {
 	mu     sync.Mutex
 	byName map[string]*inode
@@ -199,27 +209,15 @@ func (fs *memFS) handle(transport int, h *inHeader, arg0, rest, out []byte) (int
 		if h.NodeID != 1 {
 			return -int32(syscall.ENOENT), 0, true
 		}
-		fs.mu.Lock()
-		n := fs.byName[name]
-		var cp inode
-		if n != nil {
-			cp = *n
-		}
-		fs.mu.Unlock()
-		if n == nil {
+		cp, ok := fs.lookup(func() *inode { return fs.byName[name] })
+		if !ok {
 			return -int32(syscall.ENOENT), 0, true
 		}
 		putEntry(out, &cp)
 		return 0, entryOutSize, true
 	case opGetattr:
-		fs.mu.Lock()
-		n := fs.byIno[h.NodeID]
-		var cp inode
-		if n != nil {
-			cp = *n
-		}
-		fs.mu.Unlock()
-		if n == nil {
+		cp, ok := fs.lookup(func() *inode { return fs.byIno[h.NodeID] })
+		if !ok {
 			return -int32(syscall.ENOENT), 0, true
 		}
 		putAttrOut(out, &cp)
