@@ -94,6 +94,18 @@ type inHeader struct {
 	PID    uint32
 }
 
+// putOutHeader writes the answer's fuse_out_header into b and returns the
+// length of its arguments: none with an error.
+func putOutHeader(b []byte, errno int32, plen int, unique uint64) int {
+	if errno != 0 {
+		plen = 0
+	}
+	le.PutUint32(b[0:], uint32(outHeaderSize+plen))
+	le.PutUint32(b[4:], uint32(errno))
+	le.PutUint64(b[8:], unique)
+	return plen
+}
+
 func parseInHeader(b []byte) inHeader {
 	return inHeader{
 		Len:    le.Uint32(b[0:]),

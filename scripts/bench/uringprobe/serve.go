@@ -181,12 +181,7 @@ func (s *server) devLoop() {
 		if !reply {
 			continue
 		}
-		if errno != 0 {
-			plen = 0
-		}
-		le.PutUint32(out[0:], uint32(outHeaderSize+plen))
-		le.PutUint32(out[4:], uint32(errno))
-		le.PutUint64(out[8:], h.Unique)
+		plen = putOutHeader(out, errno, plen, h.Unique)
 		var werr error
 		if plen > 0 {
 			_, werr = unix.Writev(s.fd, [][]byte{out[:outHeaderSize], out[outHeaderSize : outHeaderSize+plen]})

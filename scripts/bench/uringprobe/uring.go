@@ -152,10 +152,9 @@ type cqe struct {
 }
 
 // drain calls fn for each available CQE.
-func (r *ring) drain(fn func(c cqe)) int {
+func (r *ring) drain(fn func(c cqe)) {
 	head := atomic.LoadUint32(r.cqHead)
 	tail := atomic.LoadUint32(r.cqTail)
-	n := 0
 	for head != tail {
 		p := unsafe.Add(r.cqes, uintptr(head&*r.cqMask)*cqeSize)
 		c := cqe{
@@ -166,15 +165,12 @@ func (r *ring) drain(fn func(c cqe)) int {
 		head++
 		atomic.StoreUint32(r.cqHead, head)
 		fn(c)
-		n++
 	}
-	return n
 }
 
 type ringEnt struct {
 	hdr     []byte // mmapped, >= 288 bytes (fuse_uring_req_header); iovecs live at hdr[512:544]
 	payload []byte // mmapped, >= max payload size
-	dead    bool
 }
 
 func possibleCPUs() int {
@@ -306,7 +302,6 @@ func (s *server) queueLoop(q, depth int, errc chan<- error) {
 					default:
 					}
 				}
-				e.dead = true
 				alive--
 				return
 			}
@@ -320,12 +315,7 @@ func (s *server) queueLoop(q, depth int, errc chan<- error) {
 			if !reply {
 				errno = -int32(unix.ENOSYS)
 			}
-			if errno != 0 {
-				plen = 0
-			}
-			le.PutUint32(hdr[0:], uint32(outHeaderSize+plen))
-			le.PutUint32(hdr[4:], uint32(errno))
-			le.PutUint64(hdr[8:], h.Unique)
+			plen = putOutHeader(hdr[ringHdrInOut:], errno, plen, h.Unique)
 			le.PutUint32(hdr[ringHdrEntInOut+16:], uint32(plen))
 			s.prepCommit(r, q, i, commitID)
 		})
