@@ -31,6 +31,9 @@ type Config struct {
 	At         string // a target; empty means the head
 	AllowOther bool
 	Debug      bool
+	// DsyncDirect is fusefs.Options.DsyncDirect: O_DSYNC and O_SYNC
+	// files written without the page cache, one round trip a write.
+	DsyncDirect bool
 	// MetricsAddr, if set, is the HOST:PORT to serve Prometheus metrics
 	// on (metrics.go).
 	MetricsAddr string
@@ -129,12 +132,12 @@ func start(cfg Config) (*daemon, error) {
 		v.Close()
 		return nil, err
 	}
-	d.fs = fusefs.New(v, log.Printf)
-	name := v.Dir
+	mo := fusefs.Options{Name: v.Dir, ReadOnly: cfg.ReadOnly, AllowOther: cfg.AllowOther, Debug: cfg.Debug, DsyncDirect: cfg.DsyncDirect}
 	if cfg.ReadOnly {
-		name += ViewSuffix
+		mo.Name += ViewSuffix
 	}
-	server, err := fuse.NewServer(d.rawFS(cfg), mnt, fusefs.MountOptions(name, cfg.ReadOnly, cfg.AllowOther, cfg.Debug))
+	d.fs = fusefs.New(v, mo, log.Printf)
+	server, err := fuse.NewServer(d.rawFS(cfg), mnt, fusefs.MountOptions(mo))
 	if err != nil {
 		v.Close()
 		return nil, fmt.Errorf("mount %s at %s: %w", v.Dir, mnt, err)

@@ -239,7 +239,19 @@ done`
 // would) while psql commits one row per transaction with fsync=on and
 // synchronous_commit=on; after a remount PostgreSQL's crash recovery must
 // find every acknowledged row, and pg_amcheck must find nothing wrong.
+// It runs twice: with PostgreSQL's default wal_sync_method (write, then
+// fdatasync), and with open_datasync on a mount with --dsync-direct, where
+// each WAL write is a single WRITE the daemon syncs before answering.
 func TestCrashPostgres(t *testing.T) {
+	t.Run("fdatasync", func(t *testing.T) { crashPostgres(t, nil, nil) })
+	t.Run("open_datasync", func(t *testing.T) {
+		crashPostgres(t, []string{"--dsync-direct"}, []string{"wal_sync_method=open_datasync"})
+	})
+}
+
+// crashPostgres is TestCrashPostgres with extra mount flags and server
+// settings.
+func crashPostgres(t *testing.T, mountFlags, settings []string) {
 	for _, name := range pgTools {
 		requireTool(t, name)
 	}
@@ -250,9 +262,16 @@ func TestCrashPostgres(t *testing.T) {
 
 	vol := newVolume(t)
 	mnt := newDir(t, "mnt")
-	daemon := mountAt(t, vol, mnt, "--allow-other")
+	mountArgs := append([]string{"--allow-other"}, mountFlags...)
+	daemon := mountAt(t, vol, mnt, mountArgs...)
 	pg := newPG(t, mnt)
-	pg.start()
+	pg.start(settings...)
+	for _, kv := range settings {
+		k, v, _ := strings.Cut(kv, "=")
+		if got := strings.TrimSpace(pg.psql("SHOW " + k)); got != v {
+			t.Fatalf("SHOW %s: %q, want %q", k, got, v)
+		}
+	}
 	pg.psql("CREATE TABLE t(id int PRIMARY KEY, pad text NOT NULL)")
 	aux := newDir(t, "acks")
 
@@ -290,8 +309,8 @@ done`
 		acked := runUntilCrash(t, w, mnt, daemon, after, 5)
 		pg.kill()
 
-		daemon = mountAt(t, vol, mnt, "--allow-other")
-		pg.start()
+		daemon = mountAt(t, vol, mnt, mountArgs...)
+		pg.start(settings...)
 		out := strings.Fields(pg.psql("SELECT count(*), coalesce(min(id),0), coalesce(max(id),0) FROM t"))
 		if len(out) != 1 {
 			t.Fatalf("round %d: unexpected output %q", round, out)

@@ -22,7 +22,7 @@ import (
 // BenchmarkSeqWrite writes a file in 1 MiB writes, like fio's sequential
 // job, and fsyncs it at the end.
 func BenchmarkSeqWrite(b *testing.B) {
-	mnt, _, _ := mountWith(b, volume.InitOptions{}, volume.Options{Logf: b.Logf})
+	mnt, _, _ := mountWith(b, volume.InitOptions{}, volume.Options{Logf: b.Logf}, Options{}, nil)
 	buf := make([]byte, 1<<20)
 	fillRandom(buf)
 	const fileSize = 256 << 20
@@ -52,7 +52,7 @@ func BenchmarkSeqWrite(b *testing.B) {
 // file with an fdatasync after every 8, like fio's random write job and
 // like a database's page writes between checkpoints.
 func BenchmarkRandWriteSync(b *testing.B) {
-	mnt, _, _ := mountWith(b, volume.InitOptions{}, volume.Options{Logf: b.Logf})
+	mnt, _, _ := mountWith(b, volume.InitOptions{}, volume.Options{Logf: b.Logf}, Options{}, nil)
 	const fileSize = 64 << 20
 	f, err := os.Create(filepath.Join(mnt, "rand"))
 	if err != nil {
@@ -93,7 +93,7 @@ func fillRandom(b []byte) {
 // daemon (the log's segments stay in the host's page cache): what the
 // daemon adds to a cold random read, without the disk.
 func BenchmarkRandReadDirect(b *testing.B) {
-	mnt, _, _ := mountWith(b, volume.InitOptions{}, volume.Options{Logf: b.Logf})
+	mnt, _, _ := mountWith(b, volume.InitOptions{}, volume.Options{Logf: b.Logf}, Options{}, nil)
 	const fileSize = 64 << 20
 	path := filepath.Join(mnt, "rand")
 	buf := make([]byte, 1<<20)

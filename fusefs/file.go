@@ -21,7 +21,7 @@ func (fs *FS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out
 		return errno(err)
 	}
 	fs.entry(&out.EntryOut, a)
-	fs.newFile(a.Ino, &out.OpenOut)
+	fs.newFile(a.Ino, in.Flags, &out.OpenOut)
 	return fuse.OK
 }
 
@@ -30,16 +30,20 @@ func (fs *FS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) f
 	if err := fs.v.Open(in.NodeId); err != nil {
 		return errno(err)
 	}
-	fs.newFile(in.NodeId, out)
+	fs.newFile(in.NodeId, in.Flags, out)
 	return fuse.OK
 }
 
-// newFile hands out a handle for a file the volume counts as open.
-func (fs *FS) newFile(ino uint64, out *fuse.OpenOut) {
+// newFile hands out a handle for a file the volume counts as open, with
+// the open(2) flags it was opened with.
+func (fs *FS) newFile(ino uint64, flags uint32, out *fuse.OpenOut) {
 	out.Fh = fs.newHandle(&handle{ino: ino})
 	// The kernel may keep this file's pages across opens: nothing but the
 	// kernel changes them, and a rewind invalidates them explicitly.
 	out.OpenFlags = fuse.FOPEN_KEEP_CACHE
+	if fs.dsyncDirect && flags&syscall.O_DSYNC != 0 { // O_SYNC includes O_DSYNC's bit
+		out.OpenFlags |= fuse.FOPEN_DIRECT_IO
+	}
 }
 
 // Read reads from the log through the page index.
@@ -55,6 +59,13 @@ func (fs *FS) Read(cancel <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.Re
 }
 
 // Write appends one write record.
+//
+// A write that did not come from the page cache (no FUSE_WRITE_CACHE: a
+// descriptor opened with O_DIRECT, or one DsyncDirect serves directly)
+// carries the writer's O_DSYNC. It is made durable before the answer: for a
+// FOPEN_DIRECT_IO descriptor the kernel sends no FSYNC after it, so this
+// sync is the one the flag asks for. (For an O_DIRECT one the kernel's
+// FSYNC that follows then finds nothing left to sync.)
 func (fs *FS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
 	// With CAP_HANDLE_KILLPRIV_V2 the kernel no longer asks for
 	// security.capability before every write (a GETXATTR round trip each);
@@ -62,6 +73,11 @@ func (fs *FS) Write(cancel <-chan struct{}, in *fuse.WriteIn, data []byte) (uint
 	kill := in.WriteFlags&fuse.WRITE_KILL_SUIDGID != 0
 	if _, err := fs.v.WriteKill(in.NodeId, int64(in.Offset), data, kill); err != nil {
 		return 0, errno(err)
+	}
+	if in.WriteFlags&fuse.WRITE_CACHE == 0 && in.Flags&syscall.O_DSYNC != 0 {
+		if err := fs.v.Sync(); err != nil {
+			return 0, errno(err)
+		}
 	}
 	return uint32(len(data)), fuse.OK
 }

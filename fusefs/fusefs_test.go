@@ -22,11 +22,13 @@ import (
 // fs/api.go on deadlocks); real databases run as separate processes in e2e.
 func mountTest(t testing.TB) (string, *FS, *volume.Volume) {
 	t.Helper()
-	return mountWith(t, volume.InitOptions{SegmentSize: 4 << 20}, volume.Options{Logf: t.Logf})
+	return mountWith(t, volume.InitOptions{SegmentSize: 4 << 20}, volume.Options{Logf: t.Logf}, Options{}, nil)
 }
 
-// mountWith is mountTest with the volume's settings and open options given.
-func mountWith(t testing.TB, io volume.InitOptions, o volume.Options) (string, *FS, *volume.Volume) {
+// mountWith is mountTest with the volume's settings, its open options and
+// the mount's options given, and every answered request passed to obs if
+// it is not nil.
+func mountWith(t testing.TB, io volume.InitOptions, o volume.Options, mo Options, obs Observer) (string, *FS, *volume.Volume) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("mounting with DirectMount needs root")
@@ -39,8 +41,13 @@ func mountWith(t testing.TB, io volume.InitOptions, o volume.Options) (string, *
 	require.NoError(t, err)
 	v, err := volume.Open(volDir, o)
 	require.NoError(t, err)
-	fs := New(v, t.Logf)
-	server, err := fuse.NewServer(fs, mnt, MountOptions(volDir, false, false, false))
+	fs := New(v, mo, t.Logf)
+	var raw fuse.RawFileSystem = fs
+	if obs != nil {
+		raw = Observe(fs, obs)
+	}
+	mo.Name = volDir
+	server, err := fuse.NewServer(raw, mnt, MountOptions(mo))
 	if err != nil {
 		v.Close()
 		t.Fatalf("mount: %v", err)

@@ -46,6 +46,11 @@ func mountCommand() *cli.Command {
 			"required: 127.0.0.1 serves this host only; 0.0.0.0 or another address serves other hosts\n" +
 			"too, without authentication. Port 0 takes a free port; status --json names it\n" +
 			"(metrics_addr).\n\n" +
+			"--dsync-direct writes files opened with O_DSYNC or O_SYNC without the kernel's page\n" +
+			"cache: each write is one request that returns durable, instead of two round trips. For\n" +
+			"PostgreSQL with wal_sync_method=open_datasync and InnoDB with innodb_flush_method=O_DSYNC\n" +
+			"(README: Measured). The catch: stat shows such a file's mtime and ctime as they were before\n" +
+			"those writes, until the kernel forgets the inode (a remount shows the right times).\n\n" +
 			"When opening the volume takes longer than two seconds (a long log to scan), mount shows\n" +
 			"how far it is on stderr, unless --quiet.\n\n" +
 			"mount -t fuse.rewindfs and /etc/fstab work through /sbin/mount.fuse.rewindfs, a link to\n" +
@@ -60,6 +65,7 @@ func mountCommand() *cli.Command {
 			&cli.StringFlag{Name: "at", Usage: "serve state(`TARGET`): an LSN, RFC 3339 time, duration ago or mark"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let users other than the mounting one use the mount (off by default)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request (very verbose)"},
+			&cli.BoolFlag{Name: "dsync-direct", Usage: "one round trip per write to an O_DSYNC/O_SYNC file (stat's mtime of such files lags; see above)"},
 			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics at http://`HOST:PORT`/metrics (127.0.0.1:9470: this host only)"},
 			quietFlag,
 		},
@@ -96,6 +102,7 @@ func runMount(c *cli.Context) (err error) {
 	cfg := daemon.Config{
 		Volume: vol, Mountpoint: mnt, ReadOnly: c.Bool("read-only"), At: c.String("at"),
 		AllowOther: c.Bool("allow-other"), Debug: c.Bool("debug"), MetricsAddr: c.String("metrics-addr"),
+		DsyncDirect: c.Bool("dsync-direct"),
 	}
 	if c.Bool("foreground") {
 		return runForeground(cfg, c.Bool("quiet"))

@@ -20,7 +20,8 @@ const (
 
 // mountHelperUsage is what a bad invocation prints.
 const mountHelperUsage = "usage: mount.fuse.rewindfs VOLUME MOUNTPOINT [-sfnv] [-o OPTIONS]\n" +
-	"  OPTIONS (comma-separated): ro, rw, allow_other, at=TARGET, metrics_addr=HOST:PORT, debug;\n" +
+	"  OPTIONS (comma-separated): ro, rw, allow_other, at=TARGET, metrics_addr=HOST:PORT,\n" +
+	"  dsync_direct, debug;\n" +
 	"  mount(8) and systemd options (defaults, auto, noauto, nofail, _netdev, user, x-*, comment=*,\n" +
 	"  suid, nosuid, dev, nodev, exec, noexec, atime, noatime, relatime) are accepted and ignored.\n" +
 	"  -s (sloppy) ignores unknown options too; -f (fake) checks and mounts nothing.\n" +
@@ -93,6 +94,8 @@ func mountHelperArgs(args []string) (mountArgs []string, fake, verbose bool, err
 			mountArgs = append(mountArgs, "--allow-other")
 		case key == "debug" && !hasVal:
 			mountArgs = append(mountArgs, "--debug")
+		case key == "dsync_direct" && !hasVal:
+			mountArgs = append(mountArgs, "--dsync-direct")
 		case key == "at" && val != "":
 			mountArgs = append(mountArgs, "--at", val)
 		case key == "metrics_addr" && val != "":

@@ -24,6 +24,8 @@ func TestMountHelperArgs(t *testing.T) {
 		{"/v /m -n -o defaults,noauto,nofail,_netdev,x-systemd.requires-mounts-for=/var,comment=x,nosuid,nodev,noatime", "mount /v /m --quiet", false, false},
 		{"/v /m -fv -o debug", "mount /v /m --debug --quiet", true, true},
 		{"/v /m -t fuse.rewindfs -o rw", "mount /v /m --quiet", false, false},
+		{"/v /m -o allow_other,dsync_direct", "mount /v /m --allow-other --dsync-direct --quiet", false, false},
+		{"/v /m -o dsync_direct=1", `ERR unknown option "dsync_direct=1"`, false, false},
 		{"/v /m -s -o bogus=1,allow_other", "mount /v /m --allow-other --quiet", false, false},
 		{"/v /m -o bogus", `ERR unknown option "bogus"`, false, false},
 		{"/v /m -o ro=1", `ERR unknown option "ro=1"`, false, false},
