@@ -7,12 +7,14 @@
 #   fuse      a passthrough FUSE mount (go-fuse's example/loopback)
 #   rewindfs  a rewindfs mount
 #
-# and prints a markdown table of absolute figures and ratios to plain, then
+# (pgbench twice: with PostgreSQL's default wal_sync_method, and with
+# open_datasync on every target and rewindfs mounted --dsync-direct) and
+# prints a markdown table of absolute figures and ratios to plain, then
 # the rewindfs-only figures (rewind time, mount time, write amplification per
 # compression setting, daemon RSS).
 #
-#   sudo scripts/bench.sh                      # full run (about 11 minutes)
-#   BENCH_QUICK=1 scripts/bench.sh             # short run (about 3.5 minutes)
+#   sudo scripts/bench.sh                      # full run (about 15 minutes)
+#   BENCH_QUICK=1 scripts/bench.sh             # short run (about 4.5 minutes)
 #   BENCH_ONLY=sqlite,fio scripts/bench.sh     # some workloads only
 #   BENCH_OUT=bench.md scripts/bench.sh        # also write the table there
 #
@@ -129,6 +131,7 @@ RW="$BIN/rewindfs"
 LO_PID=""
 PG_DATA_DIRS=()
 RW_PIDS=() # rewindfs daemons we started
+RW_MOUNT_FLAGS=() # more flags for rewindfs mount (the open_datasync rounds)
 FAILURES=()
 CLEANED=0
 
@@ -244,18 +247,19 @@ mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; if (NF) printf "%.6g",
 TARGETS=(plain fuse rewindfs)
 declare -A TDIR=([plain]="$PLAIN" [fuse]="$LO_MNT" [rewindfs]="$RW_MNT")
 
-# rw_latency_rows JSON: rewindfs-only rows from `rewindfs latency --json`
-# taken during pgbench: per transaction-sized request, p50 and p90 from
-# queued to answered.
+# rw_latency_rows FILE KEY LABEL REQUIRED: rewindfs-only rows KEY_OP from
+# `rewindfs latency --json` taken during pgbench: for FSYNC, WRITE and
+# SETATTR, count, p50, p90 and mean from queued to answered. An op in
+# REQUIRED that is missing fails; another reads "none".
 rw_latency_rows() {
 	local op line
 	for op in fsync write setattr; do
 		if ! line="$(jq -er --arg op "$op" '.seconds as $s | .ops[] | select(.op == $op) |
 			"\(.count) in \($s | floor) s: p50 \(.p50_us | floor) µs, p90 \(.p90_us | floor) µs, mean \(.mean_us | floor) µs"' "$1")"; then
-			[[ "$op" == setattr ]] && continue # only when mtime moved
-			return 1
+			[[ " $4 " == *" $op "* ]] && return 1
+			line="none"
 		fi
-		rwrow "pg_fuse_$op" "pgbench: FUSE $op requests, queued to answered (rewindfs latency)" "$line"
+		rwrow "$2_$op" "$3: FUSE $op requests, queued to answered (rewindfs latency)" "$line"
 	done
 }
 
@@ -277,7 +281,7 @@ daemon_log_tail() { # VOL
 
 rw_mount() { # VOL MNT
 	local err
-	if ! err="$(timeout 300 "$RW" mount "$1" "$2" --allow-other 2>&1 9>&-)"; then
+	if ! err="$(timeout 300 "$RW" mount "$1" "$2" --allow-other "${RW_MOUNT_FLAGS[@]}" 2>&1 9>&-)"; then
 		fail "rewindfs mount $1 $2" "$err"
 		daemon_log_tail "$1"
 		return 1
@@ -374,22 +378,66 @@ rw_fresh || die "cannot mount rewindfs (see above)"
 # ---------------------------------------------------------------- pgbench
 
 pg() { runuser -u postgres -- "$PGBIN/$@"; }
+# PG_EXTRA: more server options for pg_start (the open_datasync rounds).
+PG_EXTRA=""
 pg_start() { # DATA TARGET
 	run pg pg_ctl -D "$1" -l "$LOGS/pg-$2.log" -w -t 300 \
-		-o "-p $PGPORT -k $SOCK -c listen_addresses= -c fsync=on -c synchronous_commit=on -c shared_buffers=128MB -c max_wal_size=1GB" \
+		-o "-p $PGPORT -k $SOCK -c listen_addresses= -c fsync=on -c synchronous_commit=on -c shared_buffers=128MB -c max_wal_size=1GB $PG_EXTRA" \
 		start >>"$LOGS/pg-ctl.log" 2>&1
 }
 pg_stop() { run pg pg_ctl -D "$1" -m fast -w -t 300 stop >>"$LOGS/pg-ctl.log" 2>&1; }
 psql_q() { run pg psql -X -q -t -A -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PGPORT" "$@"; }
 
+# pg_rounds TPS_KEY LAT_KEY TRACE_KEY LABEL REQUIRED: ROUNDS pgbench runs on
+# each target whose data directory OK_PG names, alternating; in the first
+# round on rewindfs, rewindfs latency's rows TRACE_KEY_OP (rw_latency_rows).
+pg_rounds() {
+	local t r data out="$LOGS/pgbench.out"
+	for ((r = 0; r < ROUNDS; r++)); do
+		for t in $(order "$r"); do
+			[[ " $OK_PG " == *" $t "* ]] || continue
+			data="${TDIR[$t]}/pg/data"
+			sync
+			pg_start "$data" "$t" || {
+				fail "pg_ctl start on $t" "$(tail -3 "$LOGS/pg-$t.log")"
+				continue
+			}
+			say "pgbench round $((r + 1)) on $t${PG_EXTRA:+ ($PG_EXTRA)}"
+			# In the first round on rewindfs, time the mount's FUSE requests
+			# from queued to answered over the middle half of the run: what
+			# a commit pays in FUSE, beside the TPS.
+			local lat_pid=""
+			if [[ "$t" == rewindfs && $r -eq 0 ]]; then
+				(sleep "$((PG_SECS / 4))" && "$RW" latency "${TDIR[rewindfs]}" --for "$((PG_SECS / 2))s" --json >"$LOGS/latency-$3.json" 2>>"$LOGS/rewindfs-cli.log") &
+				lat_pid=$!
+			fi
+			if run pg pgbench -c 4 -j 2 -T "$PG_SECS" -h "$SOCK" -p "$PGPORT" postgres >"$out" 2>>"$LOGS/pgbench-$t.log"; then
+				cat "$out" >>"$LOGS/pgbench-$t.log"
+				record "$1" "$t" "$(awk '/^tps = / { print $3; exit }' "$out")"
+				record "$2" "$t" "$(awk '/^latency average = / { print $4; exit }' "$out")"
+			else
+				fail "pgbench on $t" "$(tail -3 "$LOGS/pgbench-$t.log")"
+			fi
+			if [[ -n "$lat_pid" ]]; then
+				if wait "$lat_pid" && rw_latency_rows "$LOGS/latency-$3.json" "$3" "$4" "$5"; then :; else
+					fail "rewindfs latency during pgbench" "$(tail -3 "$LOGS/rewindfs-cli.log")"
+				fi
+			fi
+			pg_stop "$data" || fail "pg_ctl stop on $t" "$(tail -3 "$LOGS/pg-$t.log")"
+		done
+	done
+}
+
 bench_pgbench() {
 	say "pgbench: scale $PG_SCALE, 4 clients, 2 threads, ${PG_SECS}s, $ROUNDS round(s)"
 	row pg_tps pgbench "TPS (scale $PG_SCALE, 4 clients, ${PG_SECS}s)" tps higher
 	row pg_lat pgbench "latency average" ms lower
+	row pg_tps_ds pgbench "TPS, WAL opened O_DSYNC (wal_sync_method=open_datasync; rewindfs --dsync-direct)" tps higher
+	row pg_lat_ds pgbench "latency average, open_datasync" ms lower
 	row pg_init pgbench "pgbench -i -s $PG_SCALE" s lower
 	row pg_scan pgbench "cold seq scan, count(*) of pgbench_accounts" s lower
 	fresh_targets || return 1
-	local t r data out="$LOGS/pgbench.out" start
+	local t r data start
 	declare -A ok=()
 	for t in $(order 0); do
 		data="${TDIR[$t]}/pg/data"
@@ -415,39 +463,19 @@ bench_pgbench() {
 		fi
 		pg_stop "$data" || fail "pg_ctl stop on $t" "$(tail -3 "$LOGS/pg-$t.log")"
 	done
-	for ((r = 0; r < ROUNDS; r++)); do
-		for t in $(order "$r"); do
-			[[ -n "${ok[$t]:-}" ]] || continue
-			data="${TDIR[$t]}/pg/data"
-			sync
-			pg_start "$data" "$t" || {
-				fail "pg_ctl start on $t" "$(tail -3 "$LOGS/pg-$t.log")"
-				continue
-			}
-			say "pgbench round $((r + 1)) on $t"
-			# In the first round on rewindfs, time the mount's FUSE requests
-			# from queued to answered over the middle half of the run: what
-			# a commit pays in FUSE, beside the TPS.
-			local lat_pid=""
-			if [[ "$t" == rewindfs && $r -eq 0 ]]; then
-				(sleep "$((PG_SECS / 4))" && "$RW" latency "${TDIR[rewindfs]}" --for "$((PG_SECS / 2))s" --json >"$LOGS/latency-pgbench.json" 2>>"$LOGS/rewindfs-cli.log") &
-				lat_pid=$!
-			fi
-			if run pg pgbench -c 4 -j 2 -T "$PG_SECS" -h "$SOCK" -p "$PGPORT" postgres >"$out" 2>>"$LOGS/pgbench-$t.log"; then
-				cat "$out" >>"$LOGS/pgbench-$t.log"
-				record pg_tps "$t" "$(awk '/^tps = / { print $3; exit }' "$out")"
-				record pg_lat "$t" "$(awk '/^latency average = / { print $4; exit }' "$out")"
-			else
-				fail "pgbench on $t" "$(tail -3 "$LOGS/pgbench-$t.log")"
-			fi
-			if [[ -n "$lat_pid" ]]; then
-				if wait "$lat_pid" && rw_latency_rows "$LOGS/latency-pgbench.json"; then :; else
-					fail "rewindfs latency during pgbench" "$(tail -3 "$LOGS/rewindfs-cli.log")"
-				fi
-			fi
-			pg_stop "$data" || fail "pg_ctl stop on $t" "$(tail -3 "$LOGS/pg-$t.log")"
-		done
-	done
+	OK_PG="${!ok[*]}"
+	pg_rounds pg_tps pg_lat pg_fuse pgbench "fsync write"
+	# The same rounds with the WAL opened O_DSYNC, each commit one write(2)
+	# (wal_sync_method=open_datasync), on every target; rewindfs mounted
+	# with --dsync-direct, which makes such a write one FUSE round trip.
+	PG_EXTRA="-c wal_sync_method=open_datasync" RW_MOUNT_FLAGS=(--dsync-direct)
+	if rw_remount; then
+		pg_rounds pg_tps_ds pg_lat_ds pg_ds_fuse "pgbench, open_datasync, --dsync-direct" write
+	else
+		fail "pgbench, open_datasync" "cannot remount rewindfs with --dsync-direct"
+	fi
+	PG_EXTRA="" RW_MOUNT_FLAGS=()
+	rw_remount || { fail "pgbench" "cannot remount rewindfs without --dsync-direct"; return 1; }
 	# A cold sequential scan of the table pgbench -i loaded and the rounds
 	# updated: 8 KiB reads by PostgreSQL, which the kernel's readahead
 	# turns into large READs of records both large (the load) and small
