@@ -475,7 +475,8 @@ bench_pgbench() {
 		fail "pgbench, open_datasync" "cannot remount rewindfs with --dsync-direct"
 	fi
 	PG_EXTRA="" RW_MOUNT_FLAGS=()
-	rw_remount || { fail "pgbench" "cannot remount rewindfs without --dsync-direct"; return 1; }
+	if is_mounted "$RW_MNT"; then rw_remount; else rw_mount "$RW_VOL" "$RW_MNT"; fi ||
+		{ fail "pgbench" "cannot mount rewindfs again without --dsync-direct"; return 1; }
 	# A cold sequential scan of the table pgbench -i loaded and the rounds
 	# updated: 8 KiB reads by PostgreSQL, which the kernel's readahead
 	# turns into large READs of records both large (the load) and small
