@@ -145,7 +145,8 @@ func MountOptions(opts Options) *fuse.MountOptions {
 		o.ExtraCapabilities = 0
 	} else if opts.DsyncDirect {
 		// Without it the kernel refuses a shared mapping of a file
-		// opened O_DSYNC (ENODEV); with it, it also writes out dirty
+		// opened O_DSYNC (ENODEV: e2e's TestDsyncDirectMmap); with it,
+		// it also writes out dirty
 		// cached pages of a direct WRITE's range before sending it.
 		// (Dropping them from the cache, which it does either way,
 		// writes them out too: TestDsyncDirectCoherent.)
