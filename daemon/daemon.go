@@ -68,7 +68,7 @@ func Run(cfg Config) error {
 	}
 	d.serveMetrics(mln)
 	ready(nil)
-	log.Printf("serving %s at %s (head LSN %d, read-only %v, dsync-direct %v)", d.v.Dir, d.mnt, d.v.Head(), cfg.ReadOnly, cfg.DsyncDirect && !cfg.ReadOnly)
+	log.Printf("serving %s at %s (head LSN %d, read-only %v, dsync-direct %v)", d.v.Dir, d.mnt, d.v.Head(), cfg.ReadOnly, cfg.DsyncDirect)
 	return d.wait()
 }
 

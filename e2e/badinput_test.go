@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,6 +60,16 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("rewindfs %v created %s", args, missing)
 				os.RemoveAll(missing)
 			}
+		}
+		noMountNoDaemon(t, mnt)
+	})
+
+	t.Run("ReadOnlyDsyncDirect", func(t *testing.T) {
+		vol := newVolume(t)
+		mnt := newDir(t, "mnt")
+		r := refuseUnchanged(t, vol, "mount", vol, mnt, "--read-only", "--dsync-direct")
+		if !strings.Contains(r.stderr, "--dsync-direct") {
+			t.Errorf("the refusal does not name the flag: %q", r.stderr)
 		}
 		noMountNoDaemon(t, mnt)
 	})

@@ -105,7 +105,7 @@ func New(v *volume.Volume, o Options, logf func(string, ...any)) *FS {
 	return &FS{
 		RawFileSystem: fuse.NewDefaultRawFileSystem(),
 		v:             v, logf: logf,
-		dsyncDirect: o.DsyncDirect && !o.ReadOnly,
+		dsyncDirect: o.DsyncDirect && !o.ReadOnly, // MountOptions: read-only wins
 		lookups:     map[uint64]uint64{fsstate.RootIno: 1},
 		handles:     map[uint64]*handle{},
 		blocks:      map[uint64]uint64{},

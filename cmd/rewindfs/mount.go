@@ -80,6 +80,9 @@ func runMount(c *cli.Context) (err error) {
 	}
 	vol, mnt := c.Args().Get(0), c.Args().Get(1)
 	// Check what can be checked here, so that mistakes get a quick answer.
+	if c.Bool("read-only") && c.Bool("dsync-direct") {
+		return fmt.Errorf("--dsync-direct changes how writes are made durable, and a read-only mount takes none: drop one of them")
+	}
 	if _, err := volume.ReadSettings(vol); err != nil {
 		return err
 	}
